@@ -1,0 +1,39 @@
+"""Loaders: find files, read them into sections, split sections into chunks.
+
+``loaders`` knows nothing of the index or the chain: it turns paths into
+:class:`Chunk` objects that carry their text, a stable id, a content hash and
+where in the source they came from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loaders.readers import READERS, Section, UnreadableFile, read_file
+from loaders.splitter import Chunk, SplitConfig, split_sections
+from loaders.walk import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, FoundFile, SourceNotFound, walk
+
+__all__ = [
+    "Chunk",
+    "DEFAULT_EXCLUDE",
+    "DEFAULT_INCLUDE",
+    "FoundFile",
+    "READERS",
+    "Section",
+    "SourceNotFound",
+    "SplitConfig",
+    "UnreadableFile",
+    "load_chunks",
+    "read_file",
+    "split_sections",
+    "walk",
+]
+
+
+def load_chunks(path: Path, config: SplitConfig, data: bytes | None = None) -> list[Chunk]:
+    """Read and split one file; raises :class:`UnreadableFile` if it can't be used."""
+    sections = read_file(path, data)
+    chunks = split_sections(str(path), sections, config)
+    if not chunks:
+        raise UnreadableFile("no text to index")
+    return chunks

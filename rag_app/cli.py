@@ -1,0 +1,213 @@
+"""The ``rag-app`` command. Heavy imports happen inside the commands, never here.
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 index locked by another reindex,
+4 configuration error, 5 ``--strict`` and files were skipped, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from rag_app.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, RagError
+
+if TYPE_CHECKING:
+    from rag_app.runner import RagApp
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("index")
+    group.add_argument("--persist-dir", help="Chroma directory (RAG_PERSIST_DIR)")
+    group.add_argument("--collection", help="collection name (RAG_COLLECTION)")
+    group.add_argument("--embeddings", help="embedding model (RAG_EMBEDDINGS)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag-app",
+        description="Answer questions from your documents, with the sources they came from.",
+    )
+    parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("reindex", help="index documents (only new or changed chunks are embedded)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: RAG_DATA, i.e. data/)")
+    p.add_argument("--include", action="append", metavar="GLOB", help="only files matching GLOB (repeatable)")
+    p.add_argument("--exclude", action="append", metavar="GLOB", help="skip files matching GLOB (repeatable)")
+    p.add_argument("--verify", action="store_true", help="re-read files even if size and mtime are unchanged")
+    p.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for another reindex to finish")
+    p.add_argument("--strict", action="store_true", help="exit 5 when files were skipped")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _common(p)
+
+    p = sub.add_parser("query", help="answer a question with sources")
+    p.add_argument("question", nargs="?", help="the question")
+    p.add_argument("--questions", metavar="FILE", help="answer every question in FILE (text lines or JSONL)")
+    _ask_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON (one object a line with --questions)")
+    p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
+    _common(p)
+
+    p = sub.add_parser("repl", help="interactive questions and answers")
+    _ask_options(p)
+    _common(p)
+    return parser
+
+
+def _ask_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--k", type=int, help="chunks to retrieve (RAG_K)")
+    p.add_argument("--llm", help="backend: local, extractive, openai, ... (RAG_LLM)")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("rag-app")
+    except Exception:
+        return "unknown"
+
+
+def _app(args: argparse.Namespace, **extra: Any) -> "RagApp":
+    from rag_app.config import Settings
+    from rag_app.runner import RagApp
+
+    settings = Settings.load(
+        args.env_file,
+        persist_dir=args.persist_dir,
+        collection=args.collection,
+        embeddings=args.embeddings,
+        **extra,
+    )
+    return RagApp(settings)
+
+
+def _progress() -> Any:
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, unit="chunk", desc="embedding", leave=False, file=sys.stderr)
+        bar["bar"].n = done
+        bar["bar"].refresh()
+        if done >= total:
+            bar["bar"].close()
+
+    return update
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from rag_app.render import report_text
+
+    extra: dict[str, Any] = {}
+    if args.include:
+        extra["include"] = ",".join(args.include)
+    if args.exclude:
+        extra["exclude"] = ",".join(args.exclude)
+    with _app(args, **extra) as app:
+        report = app.reindex(args.paths or None, verify=args.verify, dry_run=args.dry_run, wait=args.wait, progress=_progress())
+    for skipped in report.skipped:
+        print(f"warning: skipped {skipped.source}: {skipped.reason}", file=sys.stderr)
+    print(json.dumps(report.to_dict()) if args.json else report_text(report))
+    return EXIT_PARTIAL if args.strict and report.skipped else EXIT_OK
+
+
+def _read_questions(path: str) -> Iterator[tuple[str | None, str]]:
+    from rag_app.errors import ConfigError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot read questions file {path}: {exc.strerror}") from None
+    jsonl = path.endswith(".jsonl") or text.lstrip().startswith("{")
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or (not jsonl and line.lstrip().startswith("#")):
+            continue
+        if not jsonl:
+            yield None, line.strip()
+            continue
+        try:
+            record = json.loads(line)
+            question = str(record["question"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ConfigError(f"{path}:{number}: expected a JSON object with a \"question\" field") from None
+        qid = record.get("id")
+        yield (None if qid is None else str(qid)), question
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from rag_app.errors import ConfigError
+    from rag_app.render import answer_text, sources_block
+
+    if bool(args.question) == bool(args.questions):
+        raise ConfigError("Give a QUESTION or --questions FILE (one of them)")
+    with _app(args, k=args.k, llm=args.llm) as app:
+        if args.questions:
+            for qid, question in _read_questions(args.questions):
+                answer = app.query(question)
+                if args.json:
+                    print(json.dumps({"id": qid, **answer.to_dict()}), flush=True)
+                else:
+                    print(f"Q: {question}\nA: {answer_text(answer)}\n", flush=True)
+            return EXIT_OK
+        if args.stream:
+            streaming = app.stream(args.question)
+            for piece in streaming:
+                if not args.json:
+                    print(piece, end="", flush=True)
+            assert streaming.result is not None
+            if args.json:
+                print(json.dumps(streaming.result.to_dict()))
+            else:
+                print(f"\n\n{sources_block(streaming.result.sources)}")
+            return EXIT_OK
+        answer = app.query(args.question)
+        print(json.dumps(answer.to_dict()) if args.json else answer_text(answer))
+    return EXIT_OK
+
+
+def cmd_repl(args: argparse.Namespace) -> int:
+    from rag_app.repl import Repl
+
+    with _app(args, k=args.k, llm=args.llm) as app:
+        return Repl(app).run()
+
+
+COMMANDS = {"reindex": cmd_reindex, "query": cmd_query, "repl": cmd_repl}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return COMMANDS[args.command](args)
+    except RagError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `rag-app query ... | head`: the reader left; not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

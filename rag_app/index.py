@@ -1,0 +1,352 @@
+"""The vector index: embed chunks into a Chroma collection, keep it in step with the files.
+
+A reindex is idempotent and incremental by construction. Chunk ids derive from
+the source path and the chunk's content, so unchanged text keeps its id and is
+never embedded twice. Per run:
+
+1. walk the paths; a file whose size and mtime match its record is unchanged;
+2. read the others, split them, and compare their chunk ids with what the
+   index holds: new ids are embedded, vanished ids deleted, kept ids only get
+   their line numbers refreshed if the text moved;
+3. mark those files dirty, write new chunks, then delete stale ones, then
+   record the files clean. A crash anywhere leaves dirty records, which the
+   next run reconciles against what Chroma really holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from loaders import Chunk, FoundFile, SplitConfig, UnreadableFile, load_chunks
+from rag_app.errors import IndexMismatch, IndexMissing
+from rag_app.records import FileRecord, RecordStore
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from langchain_core.documents import Document
+
+    from rag_app.embeddings import Embedder
+
+SCHEMA_VERSION = 1
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    source: str
+    reason: str
+
+
+@dataclass
+class IndexReport:
+    """What a reindex did (or, with ``dry_run``, would do)."""
+
+    files: int = 0
+    files_read: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    chunks: int = 0
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    tokens_to_embed: int = 0
+    changed_files: list[str] = field(default_factory=list)
+    deleted_files: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    interrupted: bool = False
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = [asdict(s) for s in self.skipped]
+        data["duration_s"] = round(self.duration_s, 3)
+        return data
+
+
+@dataclass
+class _FilePlan:
+    found: FoundFile
+    file_hash: str
+    chunks: list[Chunk]
+    existing: set[str]
+    to_add: list[Chunk]
+    to_update: list[Chunk]
+    stale: set[str]
+
+
+def _under(source: str, roots: Iterable[Path]) -> bool:
+    return any(source == str(r) or source.startswith(str(r) + os.sep) for r in roots)
+
+
+class VectorIndex:
+    """One Chroma collection plus the records of the files it was built from."""
+
+    def __init__(
+        self,
+        client: "ClientAPI",
+        name: str,
+        embedder: "Embedder",
+        split: SplitConfig,
+        records: RecordStore,
+        write_batch: int = 256,
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.embedder = embedder
+        self.split = split
+        self.records = records
+        self.write_batch = write_batch
+        self.stop = threading.Event()  # set it to end a reindex after the current batch
+
+    # --- the collection and the setup recorded with it ---------------------------
+
+    def setup(self) -> dict[str, str | int]:
+        """What built this index; any change needs ``reindex --rebuild``."""
+        return {
+            "embedding": self.embedder.identity,
+            "dimension": self.embedder.dimension,
+            "chunk_size": self.split.chunk_size,
+            "chunk_overlap": self.split.chunk_overlap,
+            "encoding": self.split.encoding,
+            "rag_app_schema": SCHEMA_VERSION,
+        }
+
+    def _check(self, collection: "Collection") -> "Collection":
+        recorded = dict(collection.metadata or {})
+        wanted = self.setup()
+        diffs = [
+            f"{key} {recorded.get(key)!r} -> {value!r}"
+            for key, value in wanted.items()
+            if key in recorded and recorded[key] != value
+        ]
+        if diffs:
+            raise IndexMismatch(
+                f"The index '{self.name}' was built with other settings ({'; '.join(diffs)}). "
+                "Run `rag-app reindex --rebuild` to rebuild it, or restore the old settings."
+            )
+        return collection
+
+    def collection(self, create: bool = False) -> "Collection":
+        if create:
+            collection = self.client.get_or_create_collection(
+                self.name,
+                embedding_function=None,
+                metadata=self.setup(),
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+            return self._check(collection)
+        try:
+            collection = self.client.get_collection(self.name, embedding_function=None)
+        except Exception:  # chromadb raises NotFoundError / ValueError depending on version
+            raise IndexMissing(
+                f"No index named '{self.name}' yet: run `rag-app reindex` (default: data/) first."
+            ) from None
+        return self._check(collection)
+
+    def count(self) -> int:
+        try:
+            return self.collection().count()
+        except IndexMissing:
+            return 0
+
+    # --- search -------------------------------------------------------------------
+
+    def search(self, query: str, k: int, where: dict[str, Any] | None = None) -> list["Document"]:
+        """The ``k`` chunks closest to ``query``; ``metadata["score"]`` is cosine similarity."""
+        from langchain_core.documents import Document
+
+        collection = self.collection()
+        if collection.count() == 0:
+            raise IndexMissing(f"The index '{self.name}' is empty: run `rag-app reindex` first.")
+        vector = self.embedder.embed_query(query)
+        result = collection.query(
+            query_embeddings=[vector],
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        documents = []
+        for chunk_id, text, meta, distance in zip(
+            result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]  # type: ignore[index]
+        ):
+            metadata = dict(meta or {})
+            metadata["chunk_id"] = chunk_id
+            metadata["score"] = round(1.0 - float(distance), 4)
+            documents.append(Document(page_content=text or "", metadata=metadata, id=chunk_id))
+        return documents
+
+    # --- reindex --------------------------------------------------------------------
+
+    def reindex(
+        self,
+        found: Sequence[FoundFile],
+        roots: Sequence[Path],
+        *,
+        verify: bool = False,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        """Bring the collection in step with ``found`` (the files now under ``roots``)."""
+        started = time.perf_counter()
+        report = IndexReport(files=len(found), dry_run=dry_run)
+        collection = self.collection(create=not dry_run) if not dry_run else self._maybe_collection()
+        records = self.records.all(self.name)
+        plans: list[_FilePlan] = []
+        touched: list[FileRecord] = []
+        removed: list[str] = []
+
+        for f in found:
+            source = str(f.path)
+            record = records.get(source)
+            if record and not record.dirty and not verify and (record.size, record.mtime_ns) == (f.size, f.mtime_ns):
+                report.unchanged += len(record.chunk_ids)
+                continue
+            try:
+                data = f.path.read_bytes()
+            except OSError as exc:
+                report.skipped.append(SkippedFile(source, f"cannot read: {exc.strerror}"))
+                continue
+            report.files_read += 1
+            file_hash = hashlib.sha256(data).hexdigest()
+            if record and not record.dirty and record.file_hash == file_hash:
+                report.unchanged += len(record.chunk_ids)
+                touched.append(FileRecord(source, f.size, f.mtime_ns, file_hash, record.chunk_ids, False))
+                continue
+            try:
+                chunks = load_chunks(f.path, self.split, data)
+            except UnreadableFile as exc:
+                report.skipped.append(SkippedFile(source, str(exc)))
+                if record:
+                    removed.append(source)
+                continue
+            plans.append(self._plan(collection, f, file_hash, chunks, record))
+
+        found_sources = {str(f.path) for f in found}
+        for source in records:
+            if source not in found_sources and (_under(source, roots) or not os.path.exists(source)):
+                removed.append(source)
+
+        for plan in plans:
+            new_only, gone = len(plan.to_add), len(plan.stale)
+            paired = min(new_only, gone)
+            report.updated += paired
+            report.added += new_only - paired
+            report.deleted += gone - paired
+            report.unchanged += len(plan.chunks) - new_only
+            report.tokens_to_embed += sum(self._tokens(c.text) for c in plan.to_add) if dry_run else 0
+            if plan.to_add or plan.stale or plan.to_update:
+                report.changed_files.append(str(plan.found.path))
+        for source in removed:
+            record = records[source]
+            report.deleted += len(record.chunk_ids) if not record.dirty else self._count_source(collection, source)
+            report.deleted_files.append(source)
+
+        if dry_run:
+            report.chunks = (collection.count() if collection else 0) + report.added - report.deleted
+            report.duration_s = time.perf_counter() - started
+            return report
+
+        assert collection is not None
+        self.records.mark_dirty(self.name, [str(p.found.path) for p in plans] + removed)
+        to_add = [c for p in plans for c in p.to_add]
+        done = self._write(collection, to_add, progress)
+        report.embedded = done
+        if self.stop.is_set() and done < len(to_add):
+            report.interrupted = True  # dirty records make the next run finish the job
+            report.chunks = collection.count()
+            report.duration_s = time.perf_counter() - started
+            return report
+        to_update = [c for p in plans for c in p.to_update]
+        for batch in _batches(to_update, self.write_batch):
+            collection.update(ids=[c.id for c in batch], metadatas=[c.metadata() for c in batch])  # type: ignore[misc]
+        stale = sorted({i for p in plans for i in p.stale})
+        for batch in _batches(stale, self.write_batch):
+            collection.delete(ids=batch)
+        for source in removed:
+            collection.delete(where={"source": source})
+        self.records.save(
+            self.name,
+            touched
+            + [
+                FileRecord(str(p.found.path), p.found.size, p.found.mtime_ns, p.file_hash, tuple(c.id for c in p.chunks), False)
+                for p in plans
+            ],
+        )
+        self.records.forget(self.name, removed)
+        report.chunks = collection.count()
+        report.duration_s = time.perf_counter() - started
+        return report
+
+    def _maybe_collection(self) -> "Collection | None":
+        try:
+            return self.collection()
+        except IndexMissing:
+            return None
+
+    def _count_source(self, collection: "Collection | None", source: str) -> int:
+        if collection is None:
+            return 0
+        return len(collection.get(where={"source": source}, include=[])["ids"])
+
+    def _tokens(self, text: str) -> int:
+        from loaders.tokens import count_tokens
+
+        return count_tokens(text, self.split.encoding)
+
+    def _plan(
+        self,
+        collection: "Collection | None",
+        found: FoundFile,
+        file_hash: str,
+        chunks: list[Chunk],
+        record: FileRecord | None,
+    ) -> _FilePlan:
+        source = str(found.path)
+        if record is not None and not record.dirty:
+            existing = set(record.chunk_ids)
+        elif collection is not None:
+            # No trustworthy record: ask the index what it really holds.
+            existing = set(collection.get(where={"source": source}, include=[])["ids"])
+        else:
+            existing = set()
+        new_ids = {c.id for c in chunks}
+        to_add = [c for c in chunks if c.id not in existing]
+        kept = [c for c in chunks if c.id in existing]
+        to_update: list[Chunk] = []
+        if kept and collection is not None:
+            current = collection.get(ids=[c.id for c in kept], include=["metadatas"])
+            by_id = dict(zip(current["ids"], current["metadatas"] or []))
+            to_update = [c for c in kept if dict(by_id.get(c.id) or {}) != c.metadata()]
+            # Ids the record knew but the index lost (e.g. a crash): embed them again.
+            to_add += [c for c in kept if c.id not in by_id]
+        return _FilePlan(found, file_hash, chunks, existing, to_add, to_update, existing - new_ids)
+
+    def _write(self, collection: "Collection", chunks: list[Chunk], progress: Progress | None) -> int:
+        done = 0
+        for batch in _batches(chunks, self.write_batch):
+            if self.stop.is_set():
+                break
+            vectors = self.embedder.embed_documents([c.text for c in batch])
+            collection.upsert(
+                ids=[c.id for c in batch],
+                embeddings=vectors,  # type: ignore[arg-type]
+                documents=[c.text for c in batch],
+                metadatas=[c.metadata() for c in batch],  # type: ignore[misc]
+            )
+            done += len(batch)
+            if progress:
+                progress(done, len(chunks))
+        return done
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

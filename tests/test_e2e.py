@@ -1,0 +1,50 @@
+"""End to end with the real parts: MiniLM embeddings, Chroma on disk, shipped data/."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag_app", *argv], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+def test_real_embeddings_extractive_answer_cites_the_right_file(tmp_path: Path):
+    env_file = tmp_path / "work" / ".env"
+    env_file.write_text(f"RAG_PERSIST_DIR={tmp_path / 'idx'}\nRAG_LLM=extractive\n")
+    first = _cli("reindex", str(DATA), "--json", cwd=tmp_path / "work")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["files"] == 6 and report["chunks"] > 0 and not report["skipped"]
+    second = json.loads(_cli("reindex", str(DATA), "--json", cwd=tmp_path / "work").stdout)
+    assert second["unchanged"] == report["chunks"] and second["added"] == 0
+
+    result = _cli("query", "How long is the warranty on an aluminium frame?", "--json", cwd=tmp_path / "work")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert "10 years" in answer["answer"]
+    assert Path(answer["sources"][0]["source"]).name == "warranty.md"
+    assert answer["sources"][0]["score"] > 0.5
+    assert "Deprecat" not in result.stderr
+
+
+def test_local_model_answers_from_the_documents(tmp_path: Path):
+    from rag_app import RagApp, Settings
+
+    with RagApp(Settings(), persist_dir=str(tmp_path / "idx"), llm="local") as app:
+        app.reindex([DATA])
+        answer = app.query("How long is the warranty on an aluminium frame?")
+    assert "10" in answer.answer
+    assert Path(answer.sources[0].source).name == "warranty.md"
+    assert answer.timings_ms["generate"] > 0
