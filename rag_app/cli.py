@@ -184,7 +184,11 @@ def cmd_repl(args: argparse.Namespace) -> int:
         return Repl(app).run()
 
 
-COMMANDS = {"reindex": cmd_reindex, "query": cmd_query, "repl": cmd_repl}
+COMMANDS = {
+    "reindex": cmd_reindex,
+    "query": cmd_query,
+    "repl": cmd_repl,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
