@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", action="append", metavar="GLOB", help="skip files matching GLOB (repeatable)")
     p.add_argument("--verify", action="store_true", help="re-read files even if size and mtime are unchanged")
     p.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
+    p.add_argument("--rebuild", action="store_true", help="build a fresh index with the current settings, then switch to it")
+    p.add_argument("--every", metavar="INTERVAL", help="reindex forever on this interval (30s, 15m, 1h)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for another reindex to finish")
     p.add_argument("--strict", action="store_true", help="exit 5 when files were skipped")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -115,12 +117,32 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         extra["include"] = ",".join(args.include)
     if args.exclude:
         extra["exclude"] = ",".join(args.exclude)
+    if args.every:
+        return _reindex_every(args, extra)
     with _app(args, **extra) as app:
-        report = app.reindex(args.paths or None, verify=args.verify, dry_run=args.dry_run, wait=args.wait, progress=_progress())
+        report = app.reindex(
+            args.paths or None, verify=args.verify, dry_run=args.dry_run, rebuild=args.rebuild,
+            wait=args.wait, progress=_progress(),
+        )
     for skipped in report.skipped:
         print(f"warning: skipped {skipped.source}: {skipped.reason}", file=sys.stderr)
     print(json.dumps(report.to_dict()) if args.json else report_text(report))
     return EXIT_PARTIAL if args.strict and report.skipped else EXIT_OK
+
+
+def _reindex_every(args: argparse.Namespace, extra: dict[str, Any]) -> int:
+    from rag_app.errors import ConfigError
+    from rag_app.schedule import parse_interval, run_every
+
+    interval = parse_interval(args.every)
+    if args.dry_run or args.rebuild:
+        raise ConfigError("--every cannot be combined with --dry-run or --rebuild")
+    with _app(args, **extra) as app:
+        return run_every(
+            interval,
+            lambda: app.reindex(args.paths or None, verify=args.verify, wait=args.wait),
+            app.stop,
+        )
 
 
 def _read_questions(path: str) -> Iterator[tuple[str | None, str]]:

@@ -44,6 +44,11 @@ class Settings:
     openai_model: str = _setting("RAG_OPENAI_MODEL", "gpt-4o-mini", "Model name for the openai backend.")
     request_timeout: float = _setting("RAG_TIMEOUT", 60.0, "Seconds before a network LLM call gives up.")
     max_retries: int = _setting("RAG_MAX_RETRIES", 3, "Retries (with exponential backoff) for 429/5xx/connection errors.")
+    chroma_host: str = _setting("CHROMA_HOST", "", "Chroma server host; set it to use a server (`chroma run`) instead of the embedded store.")
+    chroma_port: int = _setting("CHROMA_PORT", 8000, "Chroma server port.")
+    chroma_ssl: bool = _setting("CHROMA_SSL", False, "Use HTTPS for the Chroma server.")
+    chroma_auth_token: str = _setting("CHROMA_AUTH_TOKEN", "", "Token sent to the Chroma server, if it requires one.")
+    chroma_auth_header: str = _setting("CHROMA_AUTH_HEADER", "Authorization", "Header carrying the token: Authorization (sent as 'Bearer TOKEN') or X-Chroma-Token.")
     history_file: str = _setting("RAG_HISTORY_FILE", "~/.rag_app_history", "Where the REPL keeps its line history.")
 
     @classmethod
@@ -97,6 +102,20 @@ class Settings:
     @property
     def persist_path(self) -> Path:
         return Path(self.persist_dir).expanduser()
+
+
+def env_example() -> str:
+    """The text of ``.env.example``: every setting, its default and what it does."""
+    lines = [
+        "# rag-app settings. Copy to .env and change what you need; the environment overrides this",
+        "# file, and command-line flags override both. Every line shows the default.",
+        "# (Regenerate with: python -c 'from rag_app.config import env_example; print(env_example(), end=\"\")' > .env.example)",
+        "",
+    ]
+    for env, default, help in Settings.describe():
+        value = str(default).lower() if isinstance(default, bool) else default
+        lines += [f"# {help}", f"{env}={value}", ""]
+    return "\n".join(lines)
 
 
 def _convert(env: str, raw: str, kind: type) -> Any:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from rag_app.embeddings import Embedder
 
 SCHEMA_VERSION = 1
+ALIASES = "rag-app.aliases"  # a collection whose metadata maps index names to physical collections
 Progress = Callable[[int, int], None]
 
 
@@ -105,6 +106,7 @@ class VectorIndex:
         self.records = records
         self.write_batch = write_batch
         self.stop = threading.Event()  # set it to end a reindex after the current batch
+        self._physical: str | None = None
 
     # --- the collection and the setup recorded with it ---------------------------
 
@@ -134,17 +136,38 @@ class VectorIndex:
             )
         return collection
 
+    def physical_name(self) -> str:
+        """The Chroma collection currently serving this index (changes on ``--rebuild``)."""
+        if self._physical is None:
+            try:
+                aliases = self.client.get_collection(ALIASES, embedding_function=None).metadata or {}
+            except Exception:
+                aliases = {}
+            self._physical = str(aliases.get(self.name, self.name))
+        return self._physical
+
+    def refresh(self) -> None:
+        """Forget the cached collection name; the next call looks it up again."""
+        self._physical = None
+
+    def _set_alias(self, physical: str) -> None:
+        aliases = self.client.get_or_create_collection(ALIASES, embedding_function=None)
+        mapping = {k: v for k, v in (aliases.metadata or {}).items() if not k.startswith("hnsw:")}
+        mapping[self.name] = physical
+        aliases.modify(metadata=mapping)
+        self._physical = physical
+
     def collection(self, create: bool = False) -> "Collection":
         if create:
             collection = self.client.get_or_create_collection(
-                self.name,
+                self.physical_name(),
                 embedding_function=None,
                 metadata=self.setup(),
                 configuration={"hnsw": {"space": "cosine"}},
             )
             return self._check(collection)
         try:
-            collection = self.client.get_collection(self.name, embedding_function=None)
+            collection = self.client.get_collection(self.physical_name(), embedding_function=None)
         except Exception:  # chromadb raises NotFoundError / ValueError depending on version
             raise IndexMissing(
                 f"No index named '{self.name}' yet: run `rag-app reindex` (default: data/) first."
@@ -163,7 +186,11 @@ class VectorIndex:
         """The ``k`` chunks closest to ``query``; ``metadata["score"]`` is cosine similarity."""
         from langchain_core.documents import Document
 
-        collection = self.collection()
+        try:
+            collection = self.collection()
+        except IndexMissing:
+            self.refresh()  # another process may have rebuilt and switched collections
+            collection = self.collection()
         if collection.count() == 0:
             raise IndexMissing(f"The index '{self.name}' is empty: run `rag-app reindex` first.")
         vector = self.embedder.embed_query(query)
@@ -198,7 +225,7 @@ class VectorIndex:
         started = time.perf_counter()
         report = IndexReport(files=len(found), dry_run=dry_run)
         collection = self.collection(create=not dry_run) if not dry_run else self._maybe_collection()
-        records = self.records.all(self.name)
+        records = self.records.all(self.physical_name())
         plans: list[_FilePlan] = []
         touched: list[FileRecord] = []
         removed: list[str] = []
@@ -230,7 +257,11 @@ class VectorIndex:
             plans.append(self._plan(collection, f, file_hash, chunks, record))
 
         found_sources = {str(f.path) for f in found}
-        for source in records:
+        known = set(records)
+        if verify and collection is not None:
+            # Sources the index holds but the records never knew (e.g. written by another machine).
+            known |= self._indexed_sources(collection)
+        for source in sorted(known):
             if source not in found_sources and (_under(source, roots) or not os.path.exists(source)):
                 removed.append(source)
 
@@ -245,8 +276,9 @@ class VectorIndex:
             if plan.to_add or plan.stale or plan.to_update:
                 report.changed_files.append(str(plan.found.path))
         for source in removed:
-            record = records[source]
-            report.deleted += len(record.chunk_ids) if not record.dirty else self._count_source(collection, source)
+            record = records.get(source)
+            clean = record is not None and not record.dirty
+            report.deleted += len(record.chunk_ids) if clean else self._count_source(collection, source)  # type: ignore[union-attr]
             report.deleted_files.append(source)
 
         if dry_run:
@@ -255,7 +287,7 @@ class VectorIndex:
             return report
 
         assert collection is not None
-        self.records.mark_dirty(self.name, [str(p.found.path) for p in plans] + removed)
+        self.records.mark_dirty(self.physical_name(), [str(p.found.path) for p in plans] + removed)
         to_add = [c for p in plans for c in p.to_add]
         done = self._write(collection, to_add, progress)
         report.embedded = done
@@ -273,17 +305,63 @@ class VectorIndex:
         for source in removed:
             collection.delete(where={"source": source})
         self.records.save(
-            self.name,
+            self.physical_name(),
             touched
             + [
                 FileRecord(str(p.found.path), p.found.size, p.found.mtime_ns, p.file_hash, tuple(c.id for c in p.chunks), False)
                 for p in plans
             ],
         )
-        self.records.forget(self.name, removed)
+        self.records.forget(self.physical_name(), removed)
         report.chunks = collection.count()
         report.duration_s = time.perf_counter() - started
         return report
+
+    def _indexed_sources(self, collection: "Collection", page: int = 5000) -> set[str]:
+        sources: set[str] = set()
+        offset = 0
+        while True:
+            batch = collection.get(include=["metadatas"], limit=page, offset=offset)
+            sources.update(str((m or {}).get("source", "")) for m in batch["metadatas"] or [])
+            if len(batch["ids"]) < page:
+                return sources - {""}
+            offset += page
+
+    def rebuild(
+        self, found: Sequence[FoundFile], roots: Sequence[Path], *, progress: Progress | None = None
+    ) -> IndexReport:
+        """Build a new collection beside the serving one; switch over only when it is complete."""
+        active = self.physical_name() if self._alias_or_collection_exists() else None
+        for stale in self.client.list_collections():
+            name = getattr(stale, "name", stale)
+            if name.startswith(f"{self.name}--") and name != active:
+                self.client.delete_collection(name)  # a rebuild that never finished
+                self.records.drop_collection(name)
+        target = f"{self.name}--{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
+        self._physical = target
+        try:
+            report = self.reindex(found, roots, progress=progress)
+        except BaseException:
+            self._physical = active
+            raise
+        if report.interrupted:
+            self._physical = active
+            return report
+        self._set_alias(target)
+        if active is not None:
+            try:
+                self.client.delete_collection(active)
+            except Exception:
+                pass
+            self.records.drop_collection(active)
+        return report
+
+    def _alias_or_collection_exists(self) -> bool:
+        try:
+            self.client.get_collection(self.physical_name(), embedding_function=None)
+            return True
+        except Exception:
+            return False
 
     def _maybe_collection(self) -> "Collection | None":
         try:

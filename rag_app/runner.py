@@ -63,17 +63,43 @@ class RagApp:
 
     def _chroma(self, create: bool) -> "ClientAPI":
         if self._client is None:
-            path = self.settings.persist_path
-            if not create and not path.exists():
+            s = self.settings
+            path = s.persist_path
+            if not s.chroma_host and not create and not path.exists():
                 raise IndexMissing(f"No index at {path}: run `rag-app reindex` first.")
             import chromadb
             from chromadb.config import Settings as ChromaSettings
 
+            # The embedded store lives in RAG_PERSIST_DIR; with a server, only our
+            # bookkeeping (records, lock) does.
             path.mkdir(parents=True, exist_ok=True)
-            self._client = chromadb.PersistentClient(
-                path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
-            )
+            chroma_settings = ChromaSettings(anonymized_telemetry=False)
+            if s.chroma_host:
+                self._client = self._chroma_server(chroma_settings)
+            else:
+                self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
         return self._client
+
+    def _chroma_server(self, chroma_settings: Any) -> "ClientAPI":
+        import chromadb
+
+        s = self.settings
+        headers = {}
+        if s.chroma_auth_token:
+            bearer = s.chroma_auth_header.lower() == "authorization"
+            headers[s.chroma_auth_header] = f"Bearer {s.chroma_auth_token}" if bearer else s.chroma_auth_token
+        url = f"{'https' if s.chroma_ssl else 'http'}://{s.chroma_host}:{s.chroma_port}"
+        try:
+            client = chromadb.HttpClient(
+                host=s.chroma_host, port=s.chroma_port, ssl=s.chroma_ssl, headers=headers, settings=chroma_settings
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise ConfigError(
+                f"Cannot reach the Chroma server at {url} ({type(exc).__name__}): start it with "
+                "`chroma run --path DIR --host 127.0.0.1 --port 8000`, or unset CHROMA_HOST for the embedded store"
+            ) from None
+        return client
 
     def _vector_index(self, create: bool = False) -> "VectorIndex":
         if self._index is None:
@@ -123,10 +149,15 @@ class RagApp:
         *,
         verify: bool = False,
         dry_run: bool = False,
+        rebuild: bool = False,
         wait: float = 0.0,
         progress: "Progress | None" = None,
     ) -> "IndexReport":
-        """Index ``paths`` (default ``RAG_DATA``); only new or changed chunks are embedded."""
+        """Index ``paths`` (default ``RAG_DATA``); only new or changed chunks are embedded.
+
+        ``rebuild`` builds a fresh collection with the current settings beside the
+        old one and switches queries over only once it is complete.
+        """
         from loaders import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, SourceNotFound, walk
         from rag_app.lock import WriterLock
 
@@ -145,6 +176,9 @@ class RagApp:
         if dry_run:
             return index.reindex(found, resolved, verify=verify, dry_run=True)
         with WriterLock(s.persist_path / LOCK_FILE, wait=wait):
+            index.refresh()  # another writer may have switched collections since we looked
+            if rebuild:
+                return index.rebuild(found, resolved, progress=progress)
             return index.reindex(found, resolved, verify=verify, progress=progress)
 
     def stop(self) -> None:
