@@ -1,0 +1,132 @@
+"""Real processes: SIGKILL mid-reindex, the writer lock, and queries while a reindex runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import EVALDATA
+from loaders import SplitConfig, load_chunks, walk
+
+SQUAD = EVALDATA / "squad_expmrc" / "corpus"
+
+
+def _rag(*argv: str, cwd: Path, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rag_app", *argv], cwd=cwd, capture_output=True, text=True, timeout=600, **kw)
+
+
+def _count(persist: Path) -> int:
+    import chromadb
+    from chromadb.config import Settings
+
+    if not (persist / "chroma.sqlite3").exists():
+        return 0
+    client = chromadb.PersistentClient(str(persist), settings=Settings(anonymized_telemetry=False))
+    try:
+        return client.get_collection("rag-app").count()
+    except Exception:
+        return 0
+
+
+def _read_until(stream, marker: str, timeout: float = 300) -> list[str]:
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"never saw {marker!r}: {''.join(lines)}")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SQUAD.is_dir(), reason="shared eval data not found beside the checkout")
+def test_sigkill_mid_reindex_then_rerun_converges_and_lock_and_queries_hold(tmp_path: Path):
+    files = sorted(SQUAD.iterdir())[:6]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(files[0], corpus / files[0].name)
+    work = tmp_path / "work"
+    persist = tmp_path / "idx"
+    (work / ".env").write_text(f"RAG_PERSIST_DIR={persist}\nRAG_EMBED_BATCH_SIZE=16\nRAG_LLM=extractive\n")
+    assert _rag("reindex", str(corpus), cwd=work).returncode == 0
+    first = _count(persist)
+
+    # A reader that stays up while the writer runs (the REPL, model already warm).
+    reader = subprocess.Popen([sys.executable, "-m", "rag_app", "repl"], cwd=work, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    for path in files[1:]:
+        shutil.copy(path, corpus / path.name)
+    expected = {c.id for f in walk([corpus]) for c in load_chunks(f.path, SplitConfig())}
+    try:
+        reader.stdin.write(f"{files[0].stem.replace('_', ' ')}\n")
+        reader.stdin.flush()
+        _read_until(reader.stdout, "[1] ")
+
+        writer = subprocess.Popen([sys.executable, "-m", "rag_app", "reindex", str(corpus)], cwd=work,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 300
+            while _count(persist) < first + 64:
+                assert writer.poll() is None, writer.communicate()
+                assert time.monotonic() < deadline, "the first batch never landed"
+                time.sleep(0.1)
+            # Queries keep working while the writer runs ...
+            reader.stdin.write("When was it founded?\n")
+            reader.stdin.flush()
+            answer = "".join(_read_until(reader.stdout, "[1] "))
+            assert "error" not in answer.lower() and "Sources:" in answer
+            # ... and a second writer is refused with exit code 3.
+            second = _rag("reindex", str(corpus), cwd=work)
+            assert second.returncode == 3 and "Another reindex" in second.stderr
+            assert "Traceback" not in second.stderr
+            assert writer.poll() is None, "the writer finished before it could be killed"
+            writer.kill()
+            writer.wait(timeout=30)
+        finally:
+            writer.kill()
+    finally:
+        reader.kill()
+    assert writer.returncode == -9
+    survived = _count(persist)
+    assert first < survived < len(expected), "the kill did not land mid-way"
+
+    rerun = _rag("reindex", str(corpus), "--json", cwd=work)
+    assert rerun.returncode == 0, rerun.stderr
+    report = json.loads(rerun.stdout)
+    assert report["embedded"] == len(expected) - survived  # surviving chunks were not embedded again
+    import chromadb
+    from chromadb.config import Settings
+
+    client = chromadb.PersistentClient(str(persist), settings=Settings(anonymized_telemetry=False))
+    got = client.get_collection("rag-app").get(include=["metadatas"])
+    assert set(got["ids"]) == expected and len(got["ids"]) == len(expected)
+    assert {m["source"] for m in got["metadatas"]} == {str(p) for p in corpus.iterdir()}
+    assert json.loads(_rag("reindex", str(corpus), "--json", cwd=work).stdout)["added"] == 0
+
+
+def test_wait_for_the_lock_or_exit_3(tmp_path: Path, corpus: Path):
+    work = tmp_path / "work"
+    persist = tmp_path / "idx"
+    (work / ".env").write_text(f"RAG_PERSIST_DIR={persist}\nRAG_EMBEDDINGS=fake\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom pathlib import Path\nfrom rag_app.lock import WriterLock\n"
+         f"with WriterLock(Path({str(persist / 'reindex.lock')!r})):\n    print('held', flush=True)\n    time.sleep(4)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = _rag("reindex", str(corpus), cwd=work)
+        assert busy.returncode == 3 and "--wait" in busy.stderr
+        waited = _rag("reindex", str(corpus), "--wait", "60", "--json", cwd=work)
+        assert waited.returncode == 0 and json.loads(waited.stdout)["added"] > 0
+    finally:
+        holder.kill()
