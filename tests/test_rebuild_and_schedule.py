@@ -15,7 +15,10 @@ from rag_app.schedule import parse_interval, run_every
 
 
 def _collections(app) -> set[str]:
-    return {getattr(c, "name", c) for c in app._chroma(True).list_collections()} - {ALIASES}
+    """This index's collections (a server may hold others)."""
+    prefix = app.settings.collection
+    names = {getattr(c, "name", c) for c in app._chroma(True).list_collections()} - {ALIASES}
+    return {n for n in names if n == prefix or n.startswith(f"{prefix}--")}
 
 
 def test_rebuild_switches_to_a_complete_new_collection(make_app, corpus: Path):
@@ -30,7 +33,7 @@ def test_rebuild_switches_to_a_complete_new_collection(make_app, corpus: Path):
     answer = changed.query("frame warranty")
     assert answer.sources
     names = _collections(changed)
-    assert len(names) == 1 and next(iter(names)).startswith("rag-app--")
+    assert len(names) == 1 and next(iter(names)).startswith(f"{changed.settings.collection}--")
     # A second process with the new settings sees the switch; incremental runs continue on it.
     again = make_app(chunk_size=100, chunk_overlap=10)
     assert again.reindex([corpus]).unchanged == report.chunks
