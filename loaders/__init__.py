@@ -13,7 +13,12 @@ from loaders.readers import READERS, Section, UnreadableFile, read_file
 from loaders.splitter import Chunk, SplitConfig, split_sections
 from loaders.walk import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, FoundFile, SourceNotFound, walk
 
+#: Bump when reading or splitting changes what a file turns into: a reindex then
+#: re-reads every file (unchanged chunks keep their ids and are not re-embedded).
+LOADER_VERSION = "1"
+
 __all__ = [
+    "LOADER_VERSION",
     "Chunk",
     "DEFAULT_EXCLUDE",
     "DEFAULT_INCLUDE",

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from loaders import Chunk, FoundFile, SplitConfig, UnreadableFile, load_chunks
+from loaders import LOADER_VERSION, Chunk, FoundFile, SplitConfig, UnreadableFile, load_chunks
 from rag_app.errors import IndexMismatch, IndexMissing
 from rag_app.records import FileRecord, RecordStore
 
@@ -233,7 +233,8 @@ class VectorIndex:
         for f in found:
             source = str(f.path)
             record = records.get(source)
-            if record and not record.dirty and not verify and (record.size, record.mtime_ns) == (f.size, f.mtime_ns):
+            current = record is not None and not record.dirty and record.file_hash.startswith(f"{LOADER_VERSION}:")
+            if record and current and not verify and (record.size, record.mtime_ns) == (f.size, f.mtime_ns):
                 report.unchanged += len(record.chunk_ids)
                 continue
             try:
@@ -242,7 +243,8 @@ class VectorIndex:
                 report.skipped.append(SkippedFile(source, f"cannot read: {exc.strerror}"))
                 continue
             report.files_read += 1
-            file_hash = hashlib.sha256(data).hexdigest()
+            # The loader version is part of the hash: a new loader re-splits every file.
+            file_hash = f"{LOADER_VERSION}:{hashlib.sha256(data).hexdigest()}"
             if record and not record.dirty and record.file_hash == file_hash:
                 report.unchanged += len(record.chunk_ids)
                 touched.append(FileRecord(source, f.size, f.mtime_ns, file_hash, record.chunk_ids, False))

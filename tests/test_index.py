@@ -142,3 +142,15 @@ def test_retrieval_scores_rank_the_matching_chunk_first(make_app, corpus: Path):
     assert docs[0].metadata["page"] == 2
     scores = [d.metadata["score"] for d in docs]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_new_loader_version_rereads_files_but_reembeds_nothing_unchanged(make_app, corpus: Path):
+    app = make_app()
+    app.reindex([corpus])
+    index = app._vector_index()
+    index.records._db.execute("UPDATE files SET file_hash = '0:' || substr(file_hash, 3)")
+    embedded = app.embedder.embedded_texts
+    report = app.reindex([corpus])
+    assert report.files_read == 6 and report.added == report.updated == 0
+    assert app.embedder.embedded_texts == embedded
+    assert app.reindex([corpus]).files_read == 0
