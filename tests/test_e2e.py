@@ -48,3 +48,25 @@ def test_local_model_answers_from_the_documents(tmp_path: Path):
     assert "10" in answer.answer
     assert Path(answer.sources[0].source).name == "warranty.md"
     assert answer.timings_ms["generate"] > 0
+
+
+def _can_cut_network() -> bool:
+    import shutil
+
+    unshare = shutil.which("unshare")
+    return bool(unshare) and subprocess.run([unshare, "-n", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _can_cut_network(), reason="needs `unshare -n` (root or user namespaces)")
+def test_the_whole_loop_runs_with_no_network_at_all(tmp_path: Path):
+    """Index and answer inside a network namespace with no interfaces, from an empty tiktoken cache."""
+    script = (
+        f"{sys.executable} -m rag_app --env-file /dev/null reindex {DATA} --persist-dir {tmp_path / 'idx'} && "
+        f"{sys.executable} -m rag_app --env-file /dev/null query 'How long is the warranty on an aluminium frame?' "
+        f"--persist-dir {tmp_path / 'idx'} --llm extractive --json"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TIKTOKEN_CACHE_DIR": str(tmp_path / "tiktoken")}
+    result = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.splitlines()[-1])
+    assert "10 years" in answer["answer"] and answer["sources"][0]["source"].endswith("warranty.md")
