@@ -84,7 +84,10 @@ class _Corpus:
 
     def bm25_index(self) -> Any:
         if self.bm25 is None:
-            from rank_bm25 import BM25Okapi
+            try:
+                from rank_bm25 import BM25Okapi
+            except ImportError:
+                raise ConfigError("Hybrid search needs rank-bm25: pip install 'rag-app[hybrid]'") from None
 
             from chains.text import content_words
 

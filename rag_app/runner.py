@@ -60,7 +60,12 @@ class RagApp:
         if self._embedder is None:
             from rag_app.embeddings import create_embeddings
 
-            self._embedder = create_embeddings(self.settings.embeddings, self.settings.embed_batch_size)
+            s = self.settings
+            options = {
+                "api_key": s.openai_api_key, "base_url": s.openai_base_url, "ollama_base_url": s.ollama_base_url,
+                "timeout": s.request_timeout, "max_retries": s.max_retries,
+            }
+            self._embedder = create_embeddings(s.embeddings, s.embed_batch_size, options)
         return self._embedder
 
     def _chroma(self, create: bool) -> "ClientAPI":

@@ -24,6 +24,7 @@ class AzureBackend(OpenAIBackend):
     key_setting = "AZURE_OPENAI_API_KEY"
 
     def __init__(self, options: BackendOptions) -> None:
+        openai = import_openai()  # a missing package is the first thing to fix
         endpoint = str(options.extra.get("endpoint") or "").rstrip("/")
         deployment = options.model or str(options.extra.get("deployment") or "")
         missing = [
@@ -38,7 +39,7 @@ class AzureBackend(OpenAIBackend):
         if missing:
             raise BackendError(f"The azure backend needs {', '.join(missing)}: set them in .env or the environment")
         api_version = str(options.extra.get("api_version") or DEFAULT_API_VERSION)
-        client = import_openai().AzureOpenAI(
+        client = openai.AzureOpenAI(
             azure_endpoint=endpoint,
             azure_deployment=deployment,
             api_key=options.api_key,
