@@ -194,3 +194,17 @@ def test_cli_rejects_mmr_with_hybrid(env, capsys):
     with pytest.raises(SystemExit) as info:
         main(["query", "battery", "--mmr", "--hybrid"])
     assert info.value.code == 2
+
+
+@pytest.mark.slow
+def test_local_model_budget_uses_its_own_tokenizer_and_never_overflows(make_app, corpus):
+    """Eight 200-token chunks do not fit SmolLM2 with n_ctx=512; without the budget llama.cpp refuses."""
+    app = make_app(llm="local", context_window=512, max_tokens=32)
+    app.reindex([corpus])
+    answer = app.query("How long is the warranty on an aluminium frame?", k=8)
+    backend = app.llm()
+    assert 1 <= len(answer.sources) < 8
+    used = combine.prompt_tokens(backend, answer.question, answer.documents)
+    assert used <= 512 - 32
+    one_more = app.retrieve(answer.question, k=len(answer.sources) + 1)
+    assert combine.prompt_tokens(backend, answer.question, one_more) > 512 - 32  # the next chunk would not have fit
