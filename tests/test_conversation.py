@@ -61,3 +61,13 @@ def test_generative_backends_condense_with_the_model(make_app, corpus: Path):
     assert condense[0]["content"] == CONDENSE_SYSTEM
     assert "User: How long are carbon frames covered?" in condense[1]["content"] and "and aluminium?" in condense[1]["content"]
     assert "Question: How long is the aluminium frame warranty?" in chats[2]["messages"][-1]["content"]
+
+
+def test_repl_uses_the_retrieval_options_it_was_started_with(make_app, corpus: Path):
+    app = make_app()
+    app.reindex([corpus])
+    out = io.StringIO()
+    repl = Repl(app, scripted(["opening hours", "and on saturday?"]), out, options={"where": "source:*.csv", "mmr": None})
+    repl.run()
+    assert repl.last is not None and repl.last.sources
+    assert all(s.source.endswith(".csv") for s in repl.last.sources)
