@@ -15,6 +15,10 @@ class AnswerBackend(ABC):
     name: str = "backend"
     #: Whether the answer is generated text (``False`` for quote-only backends).
     generative: bool = True
+    #: Tokens the model can see at once (prompt + answer); ``None``: no limit to respect.
+    context_window: int | None = None
+    #: Tokens reserved for the answer inside ``context_window``.
+    max_tokens: int = 0
 
     @abstractmethod
     def answer(self, question: str, documents: Sequence["Document"]) -> str:
@@ -23,6 +27,19 @@ class AnswerBackend(ABC):
     def stream(self, question: str, documents: Sequence["Document"]) -> Iterator[str]:
         """The answer in pieces as it is produced (default: all at once)."""
         yield self.answer(question, documents)
+
+    def generate(self, messages: list[dict[str, str]]) -> str:
+        """Free generation from chat messages (used to condense follow-up questions).
+
+        Quote-only backends cannot generate; callers check :attr:`generative` first.
+        """
+        raise NotImplementedError(f"the {self.name} backend does not generate free text")
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` for this model (default: tiktoken ``cl100k_base``)."""
+        from loaders.tokens import count_tokens
+
+        return count_tokens(text)
 
     def describe(self) -> str:
         """Backend and model, for logs and ``--json`` output."""

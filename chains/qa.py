@@ -24,7 +24,9 @@ def build_qa_chain(retriever: "BaseRetriever", backend: AnswerBackend) -> "Runna
         return retriever.invoke(inputs["query"])
 
     def answer(inputs: dict[str, Any]) -> str:
-        return backend.answer(inputs["query"], inputs["source_documents"])
+        from chains import combine
+
+        return combine.answer(backend, inputs["query"], inputs["source_documents"])
 
     return RunnablePassthrough.assign(source_documents=RunnableLambda(retrieve)).assign(
         result=RunnableLambda(answer)

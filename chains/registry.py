@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "rag_app.llms"
 
+#: Documented backends that ship separately; naming one that is absent gives its install command.
+OPTIONAL_BACKENDS = {
+    "hf": "pip install 'rag-app[hf]'",
+}
+
 
 class BackendError(Exception):
     """A backend could not be created or could not answer; the message says how to fix it."""
@@ -45,6 +50,7 @@ class BackendOptions:
     threads: int | None = None
     timeout: float = 60.0
     max_retries: int = 3
+    retry_backoff: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -117,6 +123,8 @@ def create_llm(spec: str, options: BackendOptions | None = None) -> "AnswerBacke
     if name not in _REGISTRY:
         _load_entry_points()
     reg = _REGISTRY.get(name)
+    if reg is None and name in OPTIONAL_BACKENDS:
+        raise MissingDependency(f"LLM backend '{name}' is not installed: {OPTIONAL_BACKENDS[name]}")
     if reg is None:
         known = ", ".join(sorted(_REGISTRY))
         raise UnknownBackend(

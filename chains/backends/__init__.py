@@ -1,3 +1,7 @@
-"""Built-in LLM backends; importing this package registers them."""
+"""Built-in LLM backends; importing this package registers them.
 
-from chains.backends import extractive, fake, local, openai_api  # noqa: F401
+Each module imports its optional package inside the factory, so registering
+costs nothing and a missing package only matters when that backend is chosen.
+"""
+
+from chains.backends import azure, extractive, fake, local, ollama, openai_api  # noqa: F401

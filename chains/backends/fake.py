@@ -17,8 +17,10 @@ class FakeBackend(AnswerBackend):
 
     name = "fake"
 
-    def __init__(self, model: str | None = None) -> None:
+    def __init__(self, model: str | None = None, context_window: int | None = None, max_tokens: int = 0) -> None:
         self.model = model or "echo"
+        self.context_window = context_window
+        self.max_tokens = max_tokens
         self.calls: list[tuple[str, int]] = []
 
     def answer(self, question: str, documents: Sequence["Document"]) -> str:
@@ -31,7 +33,11 @@ class FakeBackend(AnswerBackend):
         for i, word in enumerate(words):
             yield word if i == 0 else " " + word
 
+    def count_tokens(self, text: str) -> int:
+        """One token per whitespace-separated word: easy to reason about in tests."""
+        return len(text.split())
+
 
 @register_llm("fake", description="Deterministic echo backend for tests.")
 def _fake(options: BackendOptions) -> AnswerBackend:
-    return FakeBackend(options.model)
+    return FakeBackend(options.model, options.context_window, options.max_tokens)

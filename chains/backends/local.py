@@ -50,6 +50,8 @@ class LocalBackend(AnswerBackend):
             ) from None
         self.model_path = model_path
         self.options = options
+        self.context_window = options.context_window
+        self.max_tokens = options.max_tokens
         self._llm = Llama(
             model_path=str(model_path),
             n_ctx=options.context_window,
@@ -58,21 +60,41 @@ class LocalBackend(AnswerBackend):
         )
 
     def _request(self, question: str, documents: Sequence["Document"], stream: bool) -> Any:
-        return self._llm.create_chat_completion(
-            messages=qa_messages(question, documents),
-            max_tokens=self.options.max_tokens,
-            temperature=self.options.temperature,
-            stop=STOP,
-            stream=stream,
-        )
+        return self._chat(qa_messages(question, documents), stream)
+
+    def _chat(self, messages: list[dict[str, str]], stream: bool) -> Any:
+        try:
+            return self._llm.create_chat_completion(
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=self.options.max_tokens,
+                temperature=self.options.temperature,
+                stop=STOP,
+                stream=stream,
+            )
+        except ValueError as exc:  # llama.cpp: "Requested tokens (...) exceed context window of ..."
+            raise BackendError(
+                f"The prompt does not fit the local model's context ({' '.join(str(exc).split())}): raise RAG_N_CTX or lower RAG_K"
+            ) from None
+
+    def generate(self, messages: list[dict[str, str]]) -> str:
+        result = self._chat(messages, stream=False)
+        return (result["choices"][0]["message"]["content"] or "").strip()
 
     def answer(self, question: str, documents: Sequence["Document"]) -> str:
-        result = self._request(question, documents, stream=False)
-        return (result["choices"][0]["message"]["content"] or "").strip()
+        return self.generate(qa_messages(question, documents))
 
     def stream(self, question: str, documents: Sequence["Document"]) -> Iterator[str]:
         started = False
-        for part in self._request(question, documents, stream=True):
+        parts = iter(self._request(question, documents, stream=True))
+        while True:
+            try:
+                part = next(parts)
+            except StopIteration:
+                return
+            except ValueError as exc:  # raised lazily by the streaming generator
+                raise BackendError(
+                    f"The prompt does not fit the local model's context ({' '.join(str(exc).split())}): raise RAG_N_CTX or lower RAG_K"
+                ) from None
             piece = part["choices"][0]["delta"].get("content") or ""
             if not started:
                 piece = piece.lstrip()
