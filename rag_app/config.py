@@ -45,6 +45,9 @@ class Settings:
     request_timeout: float = _setting("RAG_TIMEOUT", 60.0, "Seconds before a network LLM call gives up.")
     max_retries: int = _setting("RAG_MAX_RETRIES", 3, "Retries (with exponential backoff) for 429/5xx/connection errors.")
     history_file: str = _setting("RAG_HISTORY_FILE", "~/.rag_app_history", "Where the REPL keeps its line history.")
+    ledger: bool = _setting("RAG_LEDGER", True, "Record tokens, latency and cost of every query in <RAG_PERSIST_DIR>/ledger.sqlite3.")
+    prices_file: str = _setting("RAG_PRICES", "", "JSON price table merged over the shipped one (USD per 1M tokens; see rag_app/prices.json).")
+    local_cost_per_hour: float = _setting("RAG_LOCAL_COST_PER_HOUR", 0.0, "What an hour of local generation costs you (USD), for cost reports; 0 = free.")
 
     @classmethod
     def load(

@@ -85,6 +85,8 @@ class Answer:
     timings_ms: dict[str, float]
     llm: str
     documents: list["Document"] = field(default_factory=list, repr=False)
+    #: Tokens and cost (``rag_app.usage.Usage.to_dict()``), filled in by the runner.
+    usage: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def result(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from rag_app.config import Settings
 from rag_app.errors import ConfigError, IndexMissing, LLMError, SourceMissing
@@ -169,7 +169,7 @@ class RagApp:
         t1 = time.perf_counter()
         text = self._generate(backend, question, documents)
         t2 = time.perf_counter()
-        return Answer(
+        answer = Answer(
             question=question,
             answer=text,
             sources=[Source.from_document(d) for d in documents],
@@ -177,6 +177,8 @@ class RagApp:
             llm=backend.describe(),
             documents=documents,
         )
+        self._account(answer, backend)
+        return answer
 
     def stream(
         self, question: str, *, k: int | None = None, llm: str | None = None
@@ -185,7 +187,15 @@ class RagApp:
         backend = self.llm(llm)
         t0 = time.perf_counter()
         documents = self.retrieve(question.strip(), k)
-        return StreamingAnswer(question.strip(), backend, documents, (time.perf_counter() - t0) * 1000)
+        streaming = StreamingAnswer(question.strip(), backend, documents, (time.perf_counter() - t0) * 1000)
+        streaming.on_done = lambda answer: self._account(answer, backend, streamed=True)
+        return streaming
+
+    def _account(self, answer: Answer, backend: "AnswerBackend", streamed: bool = False) -> None:
+        """Tokens and cost into ``answer.usage`` and the ledger (see :mod:`rag_app.usage`)."""
+        from rag_app.usage import account
+
+        account(self.settings, answer, backend, streamed)
 
     def _generate(self, backend: "AnswerBackend", question: str, documents: list["Document"]) -> str:
         from chains import BackendError
@@ -233,6 +243,7 @@ class StreamingAnswer:
         self.sources = [Source.from_document(d) for d in documents]
         self._retrieve_ms = retrieve_ms
         self.result: Answer | None = None
+        self.on_done: Callable[[Answer], None] | None = None
 
     def __iter__(self) -> Iterator[str]:
         from chains import BackendError
@@ -253,3 +264,5 @@ class StreamingAnswer:
             llm=self.backend.describe(),
             documents=self.documents,
         )
+        if self.on_done is not None:
+            self.on_done(self.result)
