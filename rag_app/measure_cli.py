@@ -150,7 +150,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         if number == 0:
             print("  ".join("-" * w for w in widths))
     total = [g["cost_total"] for g in groups if g["cost_total"] is not None]
-    print(f"total: {sum(g['queries'] for g in groups)} queries, ${sum(total):.6f}")
+    unpriced = sum(g["unpriced"] for g in groups)
+    print(f"total: {sum(g['queries'] for g in groups)} queries, ${sum(total):.6f}" + (f" (+{unpriced} unpriced)" if unpriced else ""))
     return EXIT_OK
 
 
