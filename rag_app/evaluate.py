@@ -509,7 +509,8 @@ def evaluate(
         got = evaluator.run(items, config)
         rows.extend(got)
         summary = summarize(got, config)
-        summary["index"] = evaluator.index_reports.get(evaluator.app(config).settings.collection, {})
+        report = evaluator.index_reports.get(evaluator.app(config).settings.collection, {})
+        summary["index"] = {k: report[k] for k in ("chunks", "added", "updated", "deleted", "unchanged", "embedded", "duration_s") if k in report}
         summaries.append(summary)
     return summaries, rows
 
