@@ -101,10 +101,13 @@ class Answer:
         return {"query": self.question, "result": self.answer, "source_documents": self.documents}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "question": self.question,
             "answer": self.answer,
             "sources": [s.to_dict() for s in self.sources],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "llm": self.llm,
         }
+        if self.usage:
+            data["usage"] = self.usage
+        return data

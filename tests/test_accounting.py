@@ -214,3 +214,14 @@ def test_local_backend_counts_with_its_own_tokenizer(make_app, corpus: Path):
     assert answer.usage["counted_by"] == "model tokenizer" and answer.usage["cost"] == 0.0
     assert answer.usage["completion_tokens"] == backend.count_tokens(answer.answer)  # type: ignore[attr-defined]
     assert answer.usage["prompt_tokens"] > answer.usage["context_tokens"] > 0
+
+
+def test_query_json_reports_usage(corpus: Path, tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("RAG_PERSIST_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_EMBEDDINGS", "fake")
+    assert main(["reindex", str(corpus)]) == 0
+    capsys.readouterr()
+    assert main(["query", "What does error code E01 mean?", "--llm", "extractive", "--json"]) == 0
+    usage = json.loads(capsys.readouterr().out)["usage"]
+    assert usage["cost"] == 0.0 and usage["prompt_tokens"] > usage["context_tokens"] > 0
+    assert len(Ledger(tmp_path / "index" / "ledger.sqlite3").rows()) == 1
