@@ -42,7 +42,8 @@ def _fmt(key: str, value: Any) -> str:
 
 def svg_chart(summaries: Sequence[dict[str, Any]]) -> str:
     rows = [s for s in summaries if not s.get("skipped")]
-    bar_h, gap, label_w, plot_w = 14, 10, 220, 420
+    bar_h, gap, plot_w = 14, 10, 420
+    label_w = max([len(str(r["config"])) for r in rows] + [20]) * 7 + 16
     group_h = len(BARS) * bar_h + gap
     height = 40 + group_h * max(len(rows), 1)
     top = {key: max((r.get(key) or 0.0 for r in rows), default=0.0) for key, *_ in BARS}
