@@ -1,7 +1,7 @@
 """Query latency at 1k, 10k and 100k chunks: retrieval only, and end to end per backend.
 
-The index is grown from real text: every chunk of the shared corpora (squad_expmrc
-and python_faq, ~2.7k chunks) is embedded once with the real MiniLM model; copies
+The index is grown from real text: every chunk of a shared corpus (default
+squad_expmrc, 390 chunks; ``--source python_faq`` for ~2.9k) is embedded once with the real MiniLM model; copies
 beyond that are the same texts with a small change (a copy number appended) and
 the original vector plus small Gaussian noise (sigma 0.02 per dimension, then
 re-normalised; cosine ~0.9 to the original), inserted straight into the app's
@@ -9,7 +9,7 @@ Chroma collection. Embedding 100k chunks for real would take hours on 2 cores;
 the noise keeps copies from being exact duplicates for the HNSW index. Queries
 are real questions of the sets, embedded with the real MiniLM model each time.
 
-    python bench/query_latency.py                         # 1k and 10k, extractive (minutes on 2 cores)
+    python bench/query_latency.py                         # 1k, 10k and 100k, extractive (minutes on 2 cores)
     python bench/query_latency.py --sizes 1000,10000,100000 --backends extractive,local
 """
 
@@ -27,9 +27,10 @@ from common import corpus_dir, load_chunk_files, machine, pcts, questions
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="1000,10000", help="index sizes in chunks (default 1000,10000; add 100000)")
+    parser.add_argument("--sizes", default="1000,10000,100000", help="index sizes in chunks")
     parser.add_argument("--queries", type=int, default=40, help="questions per size")
     parser.add_argument("--backends", default="extractive", help="end-to-end backends (e.g. extractive,local)")
+    parser.add_argument("--source", default="squad_expmrc", help="corpus whose real chunks seed the index")
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--noise", type=float, default=0.02)
     args = parser.parse_args()
@@ -40,9 +41,9 @@ def main() -> None:
 
     from rag_app import RagApp, Settings
 
-    files = sorted(p for name in ("squad_expmrc", "python_faq") for p in corpus_dir(name).iterdir() if p.is_file())
+    files = sorted(p for p in corpus_dir(args.source).iterdir() if p.is_file())
     base = load_chunk_files(files)
-    asked = questions("squad_expmrc", args.queries // 2) + questions("python_faq", args.queries - args.queries // 2)
+    asked = questions(args.source, args.queries)
     print(f"{machine()}\n{len(base)} real chunks; {len(asked)} questions; k={args.k}")
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-query-"))
