@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
+from rag_app import measure_cli
 from rag_app.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, RagError
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("repl", help="interactive questions and answers")
     _ask_options(p)
     _common(p)
+
+    measure_cli.add_parsers(sub, _common)
     return parser
 
 
@@ -217,6 +220,7 @@ COMMANDS = {
     "reindex": cmd_reindex,
     "query": cmd_query,
     "repl": cmd_repl,
+    **measure_cli.COMMANDS,
 }
 
 

@@ -62,6 +62,9 @@ class Settings:
     min_score: float = _setting("RAG_MIN_SCORE", 0.0, "Drop chunks whose cosine similarity is below this (0 = keep all).")
     chain: str = _setting("RAG_CHAIN", "stuff", "Chain type: stuff (all passages in one prompt) or map_reduce (one call per passage, then combine).")
     history_turns: int = _setting("RAG_HISTORY_TURNS", 6, "Question/answer pairs the REPL keeps for follow-up questions.")
+    ledger: bool = _setting("RAG_LEDGER", True, "Record tokens, latency and cost of every query in <RAG_PERSIST_DIR>/ledger.sqlite3.")
+    prices_file: str = _setting("RAG_PRICES", "", "JSON price table merged over the shipped one (USD per 1M tokens; see rag_app/prices.json).")
+    local_cost_per_hour: float = _setting("RAG_LOCAL_COST_PER_HOUR", 0.0, "What an hour of local generation costs you (USD), for cost reports; 0 = free.")
 
     @classmethod
     def load(

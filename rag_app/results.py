@@ -85,6 +85,8 @@ class Answer:
     timings_ms: dict[str, float]
     llm: str
     documents: list["Document"] = field(default_factory=list, repr=False)
+    #: Tokens and cost (``rag_app.usage.Usage.to_dict()``), filled in by the runner.
+    usage: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def result(self) -> str:
@@ -99,10 +101,13 @@ class Answer:
         return {"query": self.question, "result": self.answer, "source_documents": self.documents}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "question": self.question,
             "answer": self.answer,
             "sources": [s.to_dict() for s in self.sources],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "llm": self.llm,
         }
+        if self.usage:
+            data["usage"] = self.usage
+        return data

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from rag_app.config import Settings
 from rag_app.errors import ConfigError, IndexMissing, LLMError, SourceMissing
@@ -241,7 +241,7 @@ class RagApp:
         t1 = time.perf_counter()
         documents, text = self._generate(backend, question, documents, chain)
         t2 = time.perf_counter()
-        return Answer(
+        answer = Answer(
             question=question,
             answer=text,
             sources=[Source.from_document(d) for d in documents],
@@ -249,6 +249,8 @@ class RagApp:
             llm=backend.describe(),
             documents=documents,
         )
+        self._account(answer, backend)
+        return answer
 
     def stream(
         self, question: str, *, k: int | None = None, llm: str | None = None, chain: str | None = None, **options: Any
@@ -267,7 +269,15 @@ class RagApp:
             documents = combine.select(backend, question, documents, chain)
         except BackendError as exc:
             raise LLMError(str(exc)) from None
-        return StreamingAnswer(question, backend, documents, (time.perf_counter() - t0) * 1000, chain)
+        streaming = StreamingAnswer(question, backend, documents, (time.perf_counter() - t0) * 1000, chain)
+        streaming.on_done = lambda answer: self._account(answer, backend, streamed=True)
+        return streaming
+
+    def _account(self, answer: Answer, backend: "AnswerBackend", streamed: bool = False) -> None:
+        """Tokens and cost into ``answer.usage`` and the ledger (see :mod:`rag_app.usage`)."""
+        from rag_app.usage import account
+
+        account(self.settings, answer, backend, streamed)
 
     def condense(self, question: str, history: Sequence[tuple[str, str]], llm: str | None = None) -> str:
         """``question`` rewritten to stand alone, given earlier ``(question, answer)`` turns."""
@@ -327,6 +337,7 @@ class StreamingAnswer:
         self.sources = [Source.from_document(d) for d in documents]
         self._retrieve_ms = retrieve_ms
         self.result: Answer | None = None
+        self.on_done: Callable[[Answer], None] | None = None
 
     def __iter__(self) -> Iterator[str]:
         from chains import BackendError, combine
@@ -347,3 +358,5 @@ class StreamingAnswer:
             llm=self.backend.describe(),
             documents=self.documents,
         )
+        if self.on_done is not None:
+            self.on_done(self.result)
