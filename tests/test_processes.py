@@ -66,9 +66,10 @@ def test_sigkill_mid_reindex_then_rerun_converges_and_lock_and_queries_hold(tmp_
         shutil.copy(path, corpus / path.name)
     expected = {c.id for f in walk([corpus]) for c in load_chunks(f.path, SplitConfig())}
     try:
-        reader.stdin.write(f"{files[0].stem.replace('_', ' ')}\n")
+        # ":k 4" after each question prints "k = 4": a clear end of that answer's output.
+        reader.stdin.write(f"{files[0].stem.replace('_', ' ')}\n:k 4\n")
         reader.stdin.flush()
-        _read_until(reader.stdout, "[1] ")
+        _read_until(reader.stdout, "k = 4")
 
         writer = subprocess.Popen([sys.executable, "-m", "rag_app", "reindex", str(corpus)], cwd=work,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -79,10 +80,10 @@ def test_sigkill_mid_reindex_then_rerun_converges_and_lock_and_queries_hold(tmp_
                 assert time.monotonic() < deadline, "the first batch never landed"
                 time.sleep(0.1)
             # Queries keep working while the writer runs ...
-            reader.stdin.write("When was it founded?\n")
+            reader.stdin.write("When was it founded?\n:k 4\n")
             reader.stdin.flush()
-            answer = "".join(_read_until(reader.stdout, "[1] "))
-            assert "error" not in answer.lower() and "Sources:" in answer
+            answer = "".join(_read_until(reader.stdout, "k = 4"))
+            assert "error:" not in answer and "Sources:" in answer and "[1] " in answer
             # ... and a second writer is refused with exit code 3.
             second = _rag("reindex", str(corpus), cwd=work)
             assert second.returncode == 3 and "Another reindex" in second.stderr
