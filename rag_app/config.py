@@ -45,6 +45,9 @@ class Settings:
     request_timeout: float = _setting("RAG_TIMEOUT", 60.0, "Seconds before a network LLM call gives up.")
     max_retries: int = _setting("RAG_MAX_RETRIES", 3, "Retries (with exponential backoff) for 429/5xx/connection errors.")
     history_file: str = _setting("RAG_HISTORY_FILE", "~/.rag_app_history", "Where the REPL keeps its line history.")
+    unsupported: str = _setting("RAG_UNSUPPORTED", "auto", "When no sentence of an answer is supported by the sources: flag (show it, marked), fallback (show extractive quotes instead), drop (say the documents do not answer it); auto = fallback for the local backend, flag for the others.")
+    support_threshold: float = _setting("RAG_SUPPORT_THRESHOLD", 0.5, "Support score (0-1) under which a sentence of an answer is marked as not supported by the sources.")
+    min_relevance: str = _setting("RAG_MIN_RELEVANCE", "auto", "Best retrieval score under which the answer is 'not in the documents' and the LLM is not called; auto = calibrated for minilm (0.3), off for other embeddings; 0 = off.")
 
     @classmethod
     def load(
@@ -85,6 +88,13 @@ class Settings:
             raise ConfigError(
                 f"RAG_CHUNK_OVERLAP must be between 0 and RAG_CHUNK_SIZE-1 ({self.chunk_size - 1}), got {self.chunk_overlap}"
             )
+        if self.unsupported not in {"auto", "flag", "fallback", "drop"}:
+            raise ConfigError(f"RAG_UNSUPPORTED must be auto, flag, fallback or drop, got {self.unsupported!r}")
+        if self.min_relevance != "auto":
+            try:
+                float(self.min_relevance)
+            except ValueError:
+                raise ConfigError(f"RAG_MIN_RELEVANCE must be a number or auto, got {self.min_relevance!r}") from None
 
     @staticmethod
     def describe() -> list[tuple[str, Any, str]]:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
+    from chains.support import Support
+
 
 def display_path(source: str) -> str:
     """A path relative to the working directory when it lies below it."""
@@ -85,6 +87,8 @@ class Answer:
     timings_ms: dict[str, float]
     llm: str
     documents: list["Document"] = field(default_factory=list, repr=False)
+    #: Per-sentence citations and support scores (``None`` only for answers built by hand).
+    support: "Support | None" = None
 
     @property
     def result(self) -> str:
@@ -105,4 +109,9 @@ class Answer:
             "sources": [s.to_dict() for s in self.sources],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "llm": self.llm,
+            **(
+                {"cited_answer": self.support.cited_text, "support": self.support.to_dict(display_path)}
+                if self.support
+                else {}
+            ),
         }

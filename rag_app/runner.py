@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
     from chains import AnswerBackend
+    from chains.support import Support, SupportChecker
     from rag_app.embeddings import Embedder
     from rag_app.index import IndexReport, Progress, VectorIndex
     from rag_app.records import RecordStore
@@ -167,8 +168,12 @@ class RagApp:
         t0 = time.perf_counter()
         documents = self.retrieve(question, k)
         t1 = time.perf_counter()
-        text = self._generate(backend, question, documents)
+        checker = self.support_checker(llm)
+        support = checker.not_in_documents(documents)
+        text = support.cited_text if support else self._generate(backend, question, documents)
         t2 = time.perf_counter()
+        if support is None:
+            text, support = checker.finish(question, text, documents)
         return Answer(
             question=question,
             answer=text,
@@ -176,7 +181,14 @@ class RagApp:
             timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000},
             llm=backend.describe(),
             documents=documents,
+            support=support,
         )
+
+    def support_checker(self, llm: str | None = None) -> "SupportChecker":
+        """Checks answers of backend ``llm`` against their sources (per-sentence citations)."""
+        from rag_app.trust import make_checker
+
+        return make_checker(self.settings, self.embedder, self.llm(llm))
 
     def stream(
         self, question: str, *, k: int | None = None, llm: str | None = None
@@ -185,7 +197,9 @@ class RagApp:
         backend = self.llm(llm)
         t0 = time.perf_counter()
         documents = self.retrieve(question.strip(), k)
-        return StreamingAnswer(question.strip(), backend, documents, (time.perf_counter() - t0) * 1000)
+        return StreamingAnswer(
+            question.strip(), backend, documents, (time.perf_counter() - t0) * 1000, self.support_checker(llm)
+        )
 
     def _generate(self, backend: "AnswerBackend", question: str, documents: list["Document"]) -> str:
         from chains import BackendError
@@ -226,8 +240,16 @@ class RagApp:
 class StreamingAnswer:
     """Iterate for answer pieces; afterwards ``.result`` holds the full :class:`Answer`."""
 
-    def __init__(self, question: str, backend: "AnswerBackend", documents: list["Document"], retrieve_ms: float) -> None:
+    def __init__(
+        self,
+        question: str,
+        backend: "AnswerBackend",
+        documents: list["Document"],
+        retrieve_ms: float,
+        checker: "SupportChecker | None" = None,
+    ) -> None:
         self.question = question
+        self.checker = checker
         self.backend = backend
         self.documents = documents
         self.sources = [Source.from_document(d) for d in documents]
@@ -239,17 +261,23 @@ class StreamingAnswer:
 
         pieces: list[str] = []
         t0 = time.perf_counter()
+        support: Support | None = self.checker.not_in_documents(self.documents) if self.checker else None
         try:
-            for piece in self.backend.stream(self.question, self.documents):
+            for piece in [support.cited_text] if support else self.backend.stream(self.question, self.documents):
                 pieces.append(piece)
                 yield piece
         except BackendError as exc:
             raise LLMError(str(exc)) from None
+        generate_ms = (time.perf_counter() - t0) * 1000
+        text = "".join(pieces).strip()
+        if support is None and self.checker is not None:
+            text, support = self.checker.finish(self.question, text, self.documents)
         self.result = Answer(
             question=self.question,
-            answer="".join(pieces).strip(),
+            answer=text,
             sources=self.sources,
-            timings_ms={"retrieve": self._retrieve_ms, "generate": (time.perf_counter() - t0) * 1000},
+            timings_ms={"retrieve": self._retrieve_ms, "generate": generate_ms},
             llm=self.backend.describe(),
             documents=self.documents,
+            support=support,
         )
