@@ -7,12 +7,14 @@ sentences of the retrieved passages with two kinds of evidence:
 - **lexical**: the share of its content words found in the span, numbers and names counting
   double. A number or a name that appears in *no* passage makes the sentence unsupported,
   however similar it sounds: that is how small models invent.
-- **semantic**: cosine similarity under the app's embedding model. One batched call embeds the
-  answer sentences and the few spans the lexical pass shortlisted (embedding every passage
-  sentence would cost ~7 ms each on two CPU cores).
+- **semantic**: for the sentences the words leave in doubt (coverage between 0.2 and 0.8),
+  cosine similarity under the app's embedding model. One batched call embeds those sentences and
+  their best lexical span (embedding every passage sentence would cost ~7 ms each on two CPU
+  cores); at most ``max_embedded`` texts per answer.
 
-A sentence's support is ``(similarity + coverage) / 2`` for its best span; a short answer
-("Melbourne.") is judged together with the question it answers. The answer's score is the mean
+A sentence's support is its word coverage when the words settle it, else
+``(similarity + coverage) / 2``; a short answer ("Melbourne.") is judged together with the
+question it answers. The answer's score is the mean
 over its sentences, weighted by their content words.
 
 :class:`SupportChecker` also makes the two answer-level decisions: *not in the documents*
@@ -225,7 +227,10 @@ class _Claim:
     probe: str  # what is embedded
     words: set[str]
     critical: set[str]
-    question_words: set[str]
+    #: Words the question already had: restating them is not evidence of an answer.
+    restated: set[str]
+    #: A short answer ("Melbourne.") is judged with its question: these words should be near it.
+    asked: set[str]
 
 
 def passage_spans(documents: Sequence["Document"]) -> list[_Span]:
@@ -252,21 +257,19 @@ def passage_spans(documents: Sequence["Document"]) -> list[_Span]:
     return spans
 
 
-def _coverage(claim_words: set[str], critical: set[str], span: _Span) -> float:
-    plain = claim_words - critical
-    total = len(plain) + 2 * len(critical)
-    if not total:
-        return 0.0
-    hits = len(plain & span.words) + 2 * len(critical & (span.critical | span.words))
-    return hits / total
-
-
-def _lexical(claim: _Claim, span: _Span) -> float:
-    own = _coverage(claim.words, claim.critical, span)
-    if not claim.question_words:
-        return own
-    asked = len(claim.question_words & span.words) / len(claim.question_words)
-    return 0.5 * own + 0.5 * asked
+def _lexical(claim: _Claim, span: _Span) -> tuple[float, float]:
+    """(weighted share of the claim's words in ``span``, share of its numbers/names absent from it)."""
+    found = span.critical | span.words
+    total = hits = 0.0
+    for word in claim.words | claim.critical:
+        weight = 2.0 if word in claim.critical else 0.5 if word in claim.restated else 1.0
+        total += weight
+        hits += weight * (word in (found if word in claim.critical else span.words))
+    coverage = hits / total if total else 0.0
+    if claim.asked:
+        coverage = 0.5 * coverage + 0.5 * len(claim.asked & span.words) / len(claim.asked)
+    absent = len(claim.critical - found) / len(claim.critical) if claim.critical else 0.0
+    return coverage, absent
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -296,8 +299,10 @@ class SupportChecker:
         threshold: float = DEFAULT_THRESHOLD,
         mode: str = "flag",
         min_relevance: float = 0.0,
-        shortlist: int = 3,
+        shortlist: int = 1,
         short_claim_words: int = 4,
+        clear_words: float = 0.8,
+        max_embedded: int = 8,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
@@ -307,6 +312,10 @@ class SupportChecker:
         self.min_relevance = min_relevance
         self.shortlist = shortlist
         self.short_claim_words = short_claim_words
+        #: Word coverage at or above this (or at or below 1 minus it) decides without the model.
+        self.clear_words = clear_words
+        #: Most texts embedded per answer (~7 ms each on two CPU cores); the rest go by words.
+        self.max_embedded = max_embedded
 
     # -- before generation
 
@@ -351,7 +360,7 @@ class SupportChecker:
             short = len(words) < self.short_claim_words
             claims.append(_Claim(
                 text, f"{question} {core}" if short else core, words, critical,
-                question_words - words if short else set(),
+                restated=words & question_words, asked=question_words - words if short else set(),
             ))
         results = self._score(claims, spans, everywhere)
         sentences = [r for r in results if r is not None]
@@ -371,53 +380,59 @@ class SupportChecker:
     def _score(
         self, claims: list[_Claim | None], spans: list[_Span], everywhere: set[str]
     ) -> list[SentenceSupport | None]:
-        shortlists: list[list[tuple[int, float]]] = []
-        exact: list[int | None] = []
-        for claim in claims:
-            if claim is None or not spans:
-                shortlists.append([])
-                exact.append(None)
-                continue
-            squashed = _squash(_PREAMBLE.sub("", claim.text))
-            quoted = squashed.count(" ") + 1 >= QUOTE_WORDS
-            hit = next((i for i, s in enumerate(spans) if quoted and squashed in _squash(s.text)), None)
-            exact.append(hit)
-            lexical = sorted(((i, _lexical(claim, s)) for i, s in enumerate(spans)), key=lambda t: (-t[1], t[0]))
-            shortlists.append(lexical[: self.shortlist] if hit is None else [])
-        # One embedding call: every claim that needs it, then every shortlisted span.
-        wanted = sorted({i for short in shortlists for i, _ in short})
-        probes = [c.probe for c, short in zip(claims, shortlists) if c is not None and short]
-        vectors = self.embed(probes + [spans[i].text for i in wanted]) if wanted else []
-        claim_vectors = iter(vectors[: len(probes)])
-        span_vectors = dict(zip(wanted, vectors[len(probes):]))
-
+        """Decide what the words decide; embed only the claims still in doubt, in one call."""
         results: list[SentenceSupport | None] = []
-        for claim, short, hit in zip(claims, shortlists, exact):
+        doubtful: list[tuple[int, _Claim, list[tuple[int, float, float]], tuple[str, ...]]] = []
+        for claim in claims:
             if claim is None:
                 results.append(None)
                 continue
             missing = tuple(sorted(w for w in claim.critical if w not in everywhere))
-            if hit is not None:  # quoted verbatim
-                results.append(SentenceSupport(claim.text, 1.0, True, (replace(spans[hit].citation, score=1.0),)))
-                continue
-            if not short:
+            if not spans:
                 results.append(SentenceSupport(claim.text, 0.0, False, (), missing))
                 continue
-            vector = next(claim_vectors)
+            squashed = _squash(_PREAMBLE.sub("", claim.text))
+            if squashed.count(" ") + 1 >= QUOTE_WORDS:
+                hit = next((s for s in spans if squashed in _squash(s.text)), None)
+                if hit is not None:  # quoted verbatim
+                    results.append(SentenceSupport(claim.text, 1.0, True, (replace(hit.citation, score=1.0),)))
+                    continue
+            ranked = sorted(
+                ((i, *_lexical(claim, s)) for i, s in enumerate(spans)),
+                key=lambda t: (-(t[1] * (1 - 0.5 * t[2])), t[0]),
+            )
+            i, coverage, absent = ranked[0]
+            clear = coverage >= self.clear_words and not absent or coverage <= 1 - self.clear_words
+            if missing or clear or len(doubtful) * (1 + self.shortlist) >= self.max_embedded:
+                # A number or name no passage has, or the words settle it: no model needed.
+                score = coverage * (1 - len(missing) / len(claim.critical)) if missing else coverage
+                supported = not missing and score >= self.threshold
+                results.append(SentenceSupport(claim.text, score, supported,
+                                               (replace(spans[i].citation, score=round(score, 3)),), missing))
+                continue
+            doubtful.append((len(results), claim, ranked[: self.shortlist], missing))
+            results.append(None)
+        if not doubtful:
+            return results
+        wanted = sorted({i for _, _, short, _ in doubtful for i, _, _ in short})
+        vectors = self.embed([c.probe for _, c, _, _ in doubtful] + [spans[i].text for i in wanted])
+        span_vectors = dict(zip(wanted, vectors[len(doubtful):]))
+        for (slot, claim, short, missing), vector in zip(doubtful, vectors):
             scored = sorted(
-                ((0.5 * max(_cosine(vector, span_vectors[i]), 0.0) + 0.5 * lex, i) for i, lex in short),
+                (
+                    ((0.5 * max(_cosine(vector, span_vectors[i]), 0.0) + 0.5 * coverage) * (1 - 0.5 * absent), i)
+                    for i, coverage, absent in short
+                ),
                 key=lambda t: (-t[0], t[1]),
             )
             best = scored[0][0]
-            if claim.critical:
-                best *= 1 - len(missing) / len(claim.critical)
-            supported = best >= self.threshold and not missing
-            floor = max(self.threshold, scored[0][0] - 0.05)
+            supported = best >= self.threshold
+            floor = max(self.threshold, best - 0.05)
             cited = [scored[0]] + [
                 t for t in scored[1:] if supported and t[0] >= floor and spans[t[1]].passage != spans[scored[0][1]].passage
             ][:1]
             citations = tuple(replace(spans[i].citation, score=round(s, 3)) for s, i in cited)
-            results.append(SentenceSupport(claim.text, best, supported, citations, missing))
+            results[slot] = SentenceSupport(claim.text, best, supported, citations, missing)
         return results
 
     def finish(self, question: str, answer: str, documents: Sequence["Document"]) -> tuple[str, Support]:
