@@ -64,8 +64,10 @@ def body_text(answer: "Answer") -> str:
 def after_stream(answer: "Answer") -> str:
     """What follows an answer that was printed as it was generated (no markers possible)."""
     support = answer.support
-    if support is None or support.action in {"none", "not_in_documents"} and not support.unsupported:
+    if support is None or support.action == "none":
         return ""
+    if support.action == "not_in_documents":
+        return f"({support.note})"
     if support.action == "fallback":
         return f"{support.note}\n\n{support.cited_text}"
     if support.action == "drop":
