@@ -69,9 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _ask_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, help="chunks to retrieve (RAG_K)")
     p.add_argument("--llm", help="backend: local, extractive, openai, azure, ollama, ... (RAG_LLM)")
+    p.add_argument("--unsupported", choices=["flag", "fallback", "drop"], help="when no sentence of the answer is supported by the sources (RAG_UNSUPPORTED)")
+    p.add_argument("--min-relevance", metavar="SCORE", help="answer 'not in the documents' without the LLM when the best match scores less (RAG_MIN_RELEVANCE; 0 = off)")
     from rag_app.cli_options import add_retrieval_options
 
     add_retrieval_options(p)
+
+
+def _ask(args: argparse.Namespace) -> dict[str, Any]:
+    return {"k": args.k, "llm": args.llm, "unsupported": args.unsupported, "min_relevance": args.min_relevance}
 
 
 def _version() -> str:
@@ -177,13 +183,14 @@ def _read_questions(path: str) -> Iterator[tuple[str | None, str]]:
 def cmd_query(args: argparse.Namespace) -> int:
     from rag_app.errors import ConfigError
     from rag_app.render import answer_text, sources_block
+    from rag_app.support_view import after_stream
 
     from rag_app.cli_options import retrieval_kwargs
 
     if bool(args.question) == bool(args.questions):
         raise ConfigError("Give a QUESTION or --questions FILE (one of them)")
     options = retrieval_kwargs(args)
-    with _app(args, k=args.k, llm=args.llm) as app:
+    with _app(args, **_ask(args)) as app:
         if args.questions:
             for qid, question in _read_questions(args.questions):
                 answer = app.query(question, **options)
@@ -201,7 +208,9 @@ def cmd_query(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(streaming.result.to_dict()))
             else:
-                print(f"\n\n{sources_block(streaming.result.sources)}")
+                result = streaming.result
+                extra = after_stream(result)
+                print("\n\n" + (f"{extra}\n\n" if extra else "") + sources_block(result.sources, support=result.support))
             return EXIT_OK
         answer = app.query(args.question, **options)
         print(json.dumps(answer.to_dict()) if args.json else answer_text(answer))
@@ -212,7 +221,7 @@ def cmd_repl(args: argparse.Namespace) -> int:
     from rag_app.cli_options import retrieval_kwargs
     from rag_app.repl import Repl
 
-    with _app(args, k=args.k, llm=args.llm) as app:
+    with _app(args, **_ask(args)) as app:
         return Repl(app, options=retrieval_kwargs(args)).run()
 
 

@@ -6,16 +6,24 @@ import textwrap
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
+    from chains.support import Citation, Support
     from rag_app.index import IndexReport
     from rag_app.results import Answer, Source
 
 
-def sources_block(sources: Sequence["Source"], full: bool = False) -> str:
+def sources_block(sources: Sequence["Source"], full: bool = False, support: "Support | None" = None) -> str:
+    """The numbered sources; a cited one shows the lines of its supporting text and a quote."""
     if not sources:
         return "Sources: none"
+    from rag_app.support_view import supporting
+
+    cited = supporting(support)
     lines = ["Sources:"]
     for i, source in enumerate(sources, 1):
-        lines.append(f"  [{i}] {source.location}  (score {source.score:.2f})")
+        where = cited[i][0] if i in cited else source.location
+        lines.append(f"  [{i}] {where}  (score {source.score:.2f})")
+        if i in cited and not full:
+            lines.append(f"      “{_clip(cited[i][1])}”")
         if full:
             if source.headings:
                 lines.append(f"      § {source.headings}")
@@ -24,8 +32,15 @@ def sources_block(sources: Sequence["Source"], full: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _clip(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
 def answer_text(answer: "Answer", full_sources: bool = False) -> str:
-    return f"{answer.answer}\n\n{sources_block(answer.sources, full_sources)}"
+    """The answer with ``[n]`` markers, what is not supported, then the sources."""
+    from rag_app.support_view import body_text
+
+    return f"{body_text(answer)}\n\n{sources_block(answer.sources, full_sources, answer.support)}"
 
 
 def report_text(report: "IndexReport") -> str:

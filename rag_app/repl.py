@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 HELP = """Type a question, or a command:
   :sources     show the last answer's sources in full
+  :why         show which text of the sources supports each sentence of the last answer
   :k N         retrieve N chunks per question
   :llm NAME    switch the answer backend (local, extractive, openai, ...)
   :reset       forget the conversation (follow-ups are read with the last turns)
@@ -88,6 +89,10 @@ class Repl:
             self.say(HELP)
         elif name == "sources":
             self.say(sources_block(self.last.sources, full=True) if self.last else "No answer yet.")
+        elif name == "why":
+            from rag_app.support_view import why_text
+
+            self.say(why_text(self.last))
         elif name == "k":
             if arg.isdigit() and int(arg) > 0:
                 self.k = int(arg)
@@ -129,8 +134,13 @@ class Repl:
         self.last = streaming.result
         assert self.last is not None
         self.conversation.add(question, self.last.answer)
+        from rag_app.support_view import after_stream
+
         self.say("\n")
-        self.say(sources_block(self.last.sources))
+        extra = after_stream(self.last)
+        if extra:
+            self.say(extra + "\n")
+        self.say(sources_block(self.last.sources, support=self.last.support))
 
     def _setup_history(self) -> Callable[[], None] | None:
         if self.input is not input or not sys.stdin.isatty():

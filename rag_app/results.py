@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
+    from chains.support import Support
+
 
 def display_path(source: str) -> str:
     """A path relative to the working directory when it lies below it."""
@@ -87,6 +89,8 @@ class Answer:
     documents: list["Document"] = field(default_factory=list, repr=False)
     #: Tokens and cost (``rag_app.usage.Usage.to_dict()``), filled in by the runner.
     usage: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Per-sentence citations and support scores (``None`` only for answers built by hand).
+    support: "Support | None" = None
 
     @property
     def result(self) -> str:
@@ -107,6 +111,11 @@ class Answer:
             "sources": [s.to_dict() for s in self.sources],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "llm": self.llm,
+            **(
+                {"cited_answer": self.support.cited_text, "support": self.support.to_dict(display_path)}
+                if self.support
+                else {}
+            ),
         }
         if self.usage:
             data["usage"] = self.usage

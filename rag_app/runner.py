@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
     from chains import AnswerBackend
+    from chains.support import Support, SupportChecker
     from rag_app.embeddings import Embedder
     from rag_app.index import IndexReport, Progress, VectorIndex
     from rag_app.records import RecordStore
@@ -239,8 +240,15 @@ class RagApp:
         t0 = time.perf_counter()
         documents = self.retrieve(question, k, **options)
         t1 = time.perf_counter()
-        documents, text = self._generate(backend, question, documents, chain)
+        checker = self.support_checker(llm)
+        support = checker.not_in_documents(documents)
+        if support is not None:
+            text = support.cited_text  # nothing relevant: say so without calling the LLM
+        else:
+            documents, text = self._generate(backend, question, documents, chain)
         t2 = time.perf_counter()
+        if support is None:
+            text, support = checker.finish(question, text, documents)
         answer = Answer(
             question=question,
             answer=text,
@@ -248,9 +256,16 @@ class RagApp:
             timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000},
             llm=backend.describe(),
             documents=documents,
+            support=support,
         )
         self._account(answer, backend)
         return answer
+
+    def support_checker(self, llm: str | None = None) -> "SupportChecker":
+        """Checks answers of backend ``llm`` against their sources (per-sentence citations)."""
+        from rag_app.trust import make_checker
+
+        return make_checker(self.settings, self.embedder, self.llm(llm))
 
     def stream(
         self, question: str, *, k: int | None = None, llm: str | None = None, chain: str | None = None, **options: Any
@@ -269,7 +284,9 @@ class RagApp:
             documents = combine.select(backend, question, documents, chain)
         except BackendError as exc:
             raise LLMError(str(exc)) from None
-        streaming = StreamingAnswer(question, backend, documents, (time.perf_counter() - t0) * 1000, chain)
+        streaming = StreamingAnswer(
+            question, backend, documents, (time.perf_counter() - t0) * 1000, chain, self.support_checker(llm)
+        )
         streaming.on_done = lambda answer: self._account(answer, backend, streamed=True)
         return streaming
 
@@ -328,10 +345,17 @@ class StreamingAnswer:
     """Iterate for answer pieces; afterwards ``.result`` holds the full :class:`Answer`."""
 
     def __init__(
-        self, question: str, backend: "AnswerBackend", documents: list["Document"], retrieve_ms: float, chain: str = "stuff"
+        self,
+        question: str,
+        backend: "AnswerBackend",
+        documents: list["Document"],
+        retrieve_ms: float,
+        chain: str = "stuff",
+        checker: "SupportChecker | None" = None,
     ) -> None:
         self.question = question
         self.chain = chain
+        self.checker = checker
         self.backend = backend
         self.documents = documents
         self.sources = [Source.from_document(d) for d in documents]
@@ -344,19 +368,26 @@ class StreamingAnswer:
 
         pieces: list[str] = []
         t0 = time.perf_counter()
+        support: Support | None = self.checker.not_in_documents(self.documents) if self.checker else None
         try:
-            for piece in combine.stream(self.backend, self.question, self.documents, self.chain):
+            stream = [support.cited_text] if support else combine.stream(self.backend, self.question, self.documents, self.chain)
+            for piece in stream:
                 pieces.append(piece)
                 yield piece
         except BackendError as exc:
             raise LLMError(str(exc)) from None
+        generate_ms = (time.perf_counter() - t0) * 1000
+        text = "".join(pieces).strip()
+        if support is None and self.checker is not None:
+            text, support = self.checker.finish(self.question, text, self.documents)
         self.result = Answer(
             question=self.question,
-            answer="".join(pieces).strip(),
+            answer=text,
             sources=self.sources,
-            timings_ms={"retrieve": self._retrieve_ms, "generate": (time.perf_counter() - t0) * 1000},
+            timings_ms={"retrieve": self._retrieve_ms, "generate": generate_ms},
             llm=self.backend.describe(),
             documents=self.documents,
+            support=support,
         )
         if self.on_done is not None:
             self.on_done(self.result)
