@@ -181,11 +181,10 @@ def _read_questions(path: str) -> Iterator[tuple[str | None, str]]:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    from rag_app.cli_options import retrieval_kwargs
     from rag_app.errors import ConfigError
     from rag_app.render import answer_text, sources_block
     from rag_app.support_view import after_stream
-
-    from rag_app.cli_options import retrieval_kwargs
 
     if bool(args.question) == bool(args.questions):
         raise ConfigError("Give a QUESTION or --questions FILE (one of them)")
