@@ -53,11 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     _ask_options(p)
     p.add_argument("--json", action="store_true", help="print JSON (one object a line with --questions)")
     p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
+    p.add_argument("--no-retrieval", action="store_true", help="ask the model alone, without context (e.g. a fine-tuned model)")
     _common(p)
 
     p = sub.add_parser("repl", help="interactive questions and answers")
     _ask_options(p)
     _common(p)
+
+    from rag_app import advise, finetune
+
+    finetune.add_parser(sub)
+    advise.add_parser(sub)
     return parser
 
 
@@ -155,14 +161,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     with _app(args, k=args.k, llm=args.llm) as app:
         if args.questions:
             for qid, question in _read_questions(args.questions):
-                answer = app.query(question)
+                answer = app.query(question, retrieval=not args.no_retrieval)
                 if args.json:
                     print(json.dumps({"id": qid, **answer.to_dict()}), flush=True)
                 else:
                     print(f"Q: {question}\nA: {answer_text(answer)}\n", flush=True)
             return EXIT_OK
         if args.stream:
-            streaming = app.stream(args.question)
+            streaming = app.stream(args.question, retrieval=not args.no_retrieval)
             for piece in streaming:
                 if not args.json:
                     print(piece, end="", flush=True)
@@ -172,7 +178,7 @@ def cmd_query(args: argparse.Namespace) -> int:
             else:
                 print(f"\n\n{sources_block(streaming.result.sources)}")
             return EXIT_OK
-        answer = app.query(args.question)
+        answer = app.query(args.question, retrieval=not args.no_retrieval)
         print(json.dumps(answer.to_dict()) if args.json else answer_text(answer))
     return EXIT_OK
 
@@ -184,10 +190,24 @@ def cmd_repl(args: argparse.Namespace) -> int:
         return Repl(app).run()
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from rag_app.finetune import cmd_finetune as run
+
+    return run(args)
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    from rag_app.advise import cmd_advise as run
+
+    return run(args)
+
+
 COMMANDS = {
     "reindex": cmd_reindex,
     "query": cmd_query,
     "repl": cmd_repl,
+    "finetune": cmd_finetune,
+    "advise": cmd_advise,
 }
 
 

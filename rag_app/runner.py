@@ -158,14 +158,20 @@ class RagApp:
         """The chunks most similar to ``question``, best first, ``score`` in metadata."""
         return self._vector_index().search(question, k or self.settings.k)
 
-    def query(self, question: str, *, k: int | None = None, llm: str | None = None) -> Answer:
-        """Answer ``question`` from the index, with the sources used."""
+    def query(
+        self, question: str, *, k: int | None = None, llm: str | None = None, retrieval: bool = True
+    ) -> Answer:
+        """Answer ``question`` from the index, with the sources used.
+
+        ``retrieval=False`` asks the model alone (no context, no sources): how a
+        fine-tuned model answers without RAG, for comparison with the hybrid.
+        """
         question = question.strip()
         if not question:
             raise ConfigError("The question is empty")
         backend = self.llm(llm)
         t0 = time.perf_counter()
-        documents = self.retrieve(question, k)
+        documents = self.retrieve(question, k) if retrieval else []
         t1 = time.perf_counter()
         text = self._generate(backend, question, documents)
         t2 = time.perf_counter()
@@ -179,12 +185,12 @@ class RagApp:
         )
 
     def stream(
-        self, question: str, *, k: int | None = None, llm: str | None = None
+        self, question: str, *, k: int | None = None, llm: str | None = None, retrieval: bool = True
     ) -> "StreamingAnswer":
         """Like :meth:`query`, but iterate it to get the answer as it is generated."""
         backend = self.llm(llm)
         t0 = time.perf_counter()
-        documents = self.retrieve(question.strip(), k)
+        documents = self.retrieve(question.strip(), k) if retrieval else []
         return StreamingAnswer(question.strip(), backend, documents, (time.perf_counter() - t0) * 1000)
 
     def _generate(self, backend: "AnswerBackend", question: str, documents: list["Document"]) -> str:
