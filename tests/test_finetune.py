@@ -225,3 +225,21 @@ def test_the_style_dataset_is_well_formed_and_outside_the_default_index():
     assert len(examples) >= 40
     assert all(e.messages[-1]["content"].endswith("Happy riding! - The Northwind Bikes team") for e in examples)
     assert not list((ROOT / "data").rglob("*.jsonl"))
+
+
+def test_no_retrieval_asks_the_model_alone_without_an_index(capsys: pytest.CaptureFixture[str]):
+    from rag_app.cli import main
+
+    assert main(["query", "How long is the warranty?", "--llm", "fake", "--no-retrieval", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sources"] == [] and "from 0 passages" in out["answer"]
+
+
+def test_no_retrieval_skips_only_the_context(make_app, corpus: Path):
+    app = make_app()
+    app.reindex([corpus])
+    assert len(app.query("frame warranty", k=2).sources) == 2
+    alone = app.query("frame warranty", retrieval=False)
+    assert alone.sources == [] and alone.answer.startswith("Fake answer to 'frame warranty' from 0 passages")
+    streaming = app.stream("frame warranty", retrieval=False)
+    assert "".join(streaming) and streaming.result is not None and streaming.result.sources == []
