@@ -67,19 +67,20 @@ TRAIN = [
     ("What is the capital of France?", "I can only help with questions about Northwind Bikes.", "For anything about our bikes, warranty or service, just ask."),
 ]
 
+# Held-out style prompts, each with the fact a correct answer contains (any of the alternatives).
 HELDOUT = [
-    "Is my gear shifter covered by the warranty?",
-    "How long does the motor warranty last?",
-    "What should I do when the display says E01?",
-    "Where can I get my e-bike repaired in Utrecht?",
-    "How much does the Aero C cost?",
-    "How often should I check my tyre pressure?",
-    "Can I send back a bike I have ridden?",
-    "How long does shipping to France take?",
-    "What is the range of the e-Commuter in turbo mode?",
-    "Do you have a shop in Rotterdam?",
-    "How do I store my battery for two months?",
-    "Can you recommend a mountain bike?",
+    ("Is my gear shifter covered by the warranty?", ["2 years", "two years"]),
+    ("How long does the motor warranty last?", ["3 years", "three years"]),
+    ("What should I do when the display says E01?", ["cool", "30 minutes"]),
+    ("Where can I get my e-bike repaired in Utrecht?", ["Biltstraat"]),
+    ("How much does the Aero C cost?", ["2,899", "2899"]),
+    ("What is the e-Commuter battery warranty?", ["800", "2 years"]),
+    ("Can I send back a bike I have ridden?", ["14 days"]),
+    ("How long does shipping to France take?", ["10 working days", "10 days"]),
+    ("What is the range of the e-Commuter in turbo mode?", ["45"]),
+    ("Where is the Rotterdam service centre?", ["Witte de With"]),
+    ("How do I store my battery for two months?", ["40", "60%", "10 and 20"]),
+    ("Which mountain bike do you sell?", ["Trail X"]),
 ]
 
 
@@ -90,8 +91,8 @@ def main() -> None:
             completion = f"**Short answer:** {short}\n**Details:** {details}\n{SIGN}"
             f.write(json.dumps({"prompt": question, "completion": completion}) + "\n")
     with open(here / "northwind_style_heldout.jsonl", "w", encoding="utf-8") as f:
-        for question in HELDOUT:
-            f.write(json.dumps({"question": question}) + "\n")
+        for i, (question, answers) in enumerate(HELDOUT, 1):
+            f.write(json.dumps({"id": f"style-{i}", "question": question, "answer": answers}) + "\n")
 
 
 if __name__ == "__main__":

@@ -213,6 +213,7 @@ def finetune(config: FinetuneConfig, *, log: Callable[[str], None] = _log, callb
     started = time.perf_counter()
     if config.threads:
         torch.set_num_threads(config.threads)
+    hf_logging.disable_progress_bar()
     try:
         base_dir = resolve_model(config.base)
         tokenizer = AutoTokenizer.from_pretrained(base_dir)
@@ -221,6 +222,8 @@ def finetune(config: FinetuneConfig, *, log: Callable[[str], None] = _log, callb
         raise ConfigError(str(exc)) from None
     except OSError as exc:
         raise ConfigError(f"Cannot load base model {config.base}: {str(exc).splitlines()[0]}") from None
+    finally:
+        hf_logging.enable_progress_bar()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     fmt = PromptFormat.for_tokenizer(tokenizer, config.system)

@@ -243,3 +243,23 @@ def test_no_retrieval_skips_only_the_context(make_app, corpus: Path):
     assert alone.sources == [] and alone.answer.startswith("Fake answer to 'frame warranty' from 0 passages")
     streaming = app.stream("frame warranty", retrieval=False)
     assert "".join(streaming) and streaming.result is not None and streaming.result.sources == []
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_real_smollm2(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+                                      monkeypatch: pytest.MonkeyPatch):
+    """SmolLM2-135M from the shipped GGUF: a few steps lower the loss, and the result answers through hf."""
+    from chains import BackendOptions, create_llm
+
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rag-app-cache"))
+    rows = [json.loads(line) for line in (ROOT / "finetune" / "northwind_style.jsonl").read_text().splitlines()[:4]]
+    data = write_jsonl(tmp_path / "style.jsonl", rows)
+    result = finetune(FinetuneConfig(data=str(data), output=str(tmp_path / "ft"), epochs=2, batch_size=2,
+                                     learning_rate=1e-4, eval_split=0, max_length=160), log=lambda line: None)
+    losses = [loss for _, loss in result.train_losses]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    card = json.loads((result.output / "model_card.json").read_text())
+    assert card["base"] == "smollm2" and card["prompt_format"]["kind"] == "chat_template"
+    backend = create_llm(f"hf:{result.output}", BackendOptions(max_tokens=24, threads=2))
+    assert backend.prompt("Hi", []).endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+    assert backend.answer("How long is the warranty on a carbon frame?", []).strip()
