@@ -263,3 +263,14 @@ def test_fine_tuning_the_real_smollm2(tmp_path: Path, tmp_path_factory: pytest.T
     backend = create_llm(f"hf:{result.output}", BackendOptions(max_tokens=24, threads=2))
     assert backend.prompt("Hi", []).endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     assert backend.answer("How long is the warranty on a carbon frame?", []).strip()
+
+
+def test_hf_backend_errors_say_how_to_fix_them(monkeypatch: pytest.MonkeyPatch):
+    from chains import BackendError, MissingDependency, available_llms, create_llm
+
+    assert "hf" in available_llms()
+    with pytest.raises(BackendError, match=r"Model directory not found: \./nope \(run `rag-app finetune`"):
+        create_llm("hf:./nope")
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(MissingDependency, match=r"pip install 'rag-app\[hf\]'"):
+        create_llm("hf:./nope")
