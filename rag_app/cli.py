@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ask_options(p)
     p.add_argument("--json", action="store_true", help="print JSON (one object a line with --questions)")
     p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
+    p.add_argument("--no-retrieval", action="store_true", help="ask the model alone, without context (e.g. a fine-tuned model)")
     _common(p)
 
     p = sub.add_parser("repl", help="interactive questions and answers")
@@ -63,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     measure_cli.add_parsers(sub, _common)
+    from rag_app import advise, finetune
+
+    finetune.add_parser(sub)
+    advise.add_parser(sub)
     return parser
 
 
@@ -192,14 +197,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     with _app(args, **_ask(args)) as app:
         if args.questions:
             for qid, question in _read_questions(args.questions):
-                answer = app.query(question, **options)
+                answer = app.query(question, retrieval=not args.no_retrieval, **options)
                 if args.json:
                     print(json.dumps({"id": qid, **answer.to_dict()}), flush=True)
                 else:
                     print(f"Q: {question}\nA: {answer_text(answer)}\n", flush=True)
             return EXIT_OK
         if args.stream:
-            streaming = app.stream(args.question, **options)
+            streaming = app.stream(args.question, retrieval=not args.no_retrieval, **options)
             for piece in streaming:
                 if not args.json:
                     print(piece, end="", flush=True)
@@ -211,7 +216,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                 extra = after_stream(result)
                 print("\n\n" + (f"{extra}\n\n" if extra else "") + sources_block(result.sources, support=result.support))
             return EXIT_OK
-        answer = app.query(args.question, **options)
+        answer = app.query(args.question, retrieval=not args.no_retrieval, **options)
         print(json.dumps(answer.to_dict()) if args.json else answer_text(answer))
     return EXIT_OK
 
@@ -224,11 +229,25 @@ def cmd_repl(args: argparse.Namespace) -> int:
         return Repl(app, options=retrieval_kwargs(args)).run()
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from rag_app.finetune import cmd_finetune as run
+
+    return run(args)
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    from rag_app.advise import cmd_advise as run
+
+    return run(args)
+
+
 COMMANDS = {
     "reindex": cmd_reindex,
     "query": cmd_query,
     "repl": cmd_repl,
     **measure_cli.COMMANDS,
+    "finetune": cmd_finetune,
+    "advise": cmd_advise,
 }
 
 

@@ -49,6 +49,7 @@ class Ledger:
         self.path = Path(path)
 
     def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=10)
         conn.execute(_SCHEMA)
         return conn

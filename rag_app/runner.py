@@ -226,11 +226,20 @@ class RagApp:
         return self._searcher.search(question, opts)
 
     def query(
-        self, question: str, *, k: int | None = None, llm: str | None = None, chain: str | None = None, **options: Any
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        llm: str | None = None,
+        chain: str | None = None,
+        retrieval: bool = True,
+        **options: Any,
     ) -> Answer:
         """Answer ``question`` from the index, with the sources used.
 
         ``chain``: ``stuff`` (default) or ``map_reduce``; other keywords are retrieval options.
+        ``retrieval=False`` asks the model alone (no context, no sources): how a
+        fine-tuned model answers without RAG, for comparison with the hybrid.
         """
         question = question.strip()
         if not question:
@@ -238,16 +247,17 @@ class RagApp:
         backend = self.llm(llm)
         chain = chain or self.settings.chain
         t0 = time.perf_counter()
-        documents = self.retrieve(question, k, **options)
+        documents = self.retrieve(question, k, **options) if retrieval else []
         t1 = time.perf_counter()
-        checker = self.support_checker(llm)
-        support = checker.not_in_documents(documents)
+        # Without retrieval there are no sources to check the answer against.
+        checker = self.support_checker(llm) if retrieval else None
+        support = checker.not_in_documents(documents) if checker else None
         if support is not None:
             text = support.cited_text  # nothing relevant: say so without calling the LLM
         else:
             documents, text = self._generate(backend, question, documents, chain)
         t2 = time.perf_counter()
-        if support is None:
+        if checker is not None and support is None:
             text, support = checker.finish(question, text, documents)
         answer = Answer(
             question=question,
@@ -268,7 +278,14 @@ class RagApp:
         return make_checker(self.settings, self.embedder, self.llm(llm))
 
     def stream(
-        self, question: str, *, k: int | None = None, llm: str | None = None, chain: str | None = None, **options: Any
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        llm: str | None = None,
+        chain: str | None = None,
+        retrieval: bool = True,
+        **options: Any,
     ) -> "StreamingAnswer":
         """Like :meth:`query`, but iterate it to get the answer as it is generated."""
         from chains import BackendError, combine
@@ -279,14 +296,13 @@ class RagApp:
         backend = self.llm(llm)
         chain = chain or self.settings.chain
         t0 = time.perf_counter()
-        documents = self.retrieve(question, k, **options)
+        documents = self.retrieve(question, k, **options) if retrieval else []
         try:
             documents = combine.select(backend, question, documents, chain)
         except BackendError as exc:
             raise LLMError(str(exc)) from None
-        streaming = StreamingAnswer(
-            question, backend, documents, (time.perf_counter() - t0) * 1000, chain, self.support_checker(llm)
-        )
+        checker = self.support_checker(llm) if retrieval else None
+        streaming = StreamingAnswer(question, backend, documents, (time.perf_counter() - t0) * 1000, chain, checker)
         streaming.on_done = lambda answer: self._account(answer, backend, streamed=True)
         return streaming
 
