@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embeddings", default="minilm")
     parser.add_argument("--keep", type=float, default=0.98, help="share of answerable questions that must pass")
     parser.add_argument("--work", default="/tmp/rag-calibrate", help="where the indexes are built (reused)")
+    parser.add_argument("--sets", default=",".join(SETS), help="which sets' corpora to search (questions of all sets are used)")
     parser.add_argument("--json", action="store_true", help="also print the raw scores as JSON")
     args = parser.parse_args(argv)
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     offtopic: list[float] = []
     qa = {name: [json.loads(l) for l in (EVALDATA / name / "qa.jsonl").read_text().splitlines()] for name in SETS}
     raw = {}
-    for name in SETS:
+    for name in args.sets.split(","):
         corpus = EVALDATA / name / "corpus"
         settings = Settings(persist_dir=str(Path(args.work) / f"{name}-{args.embeddings.replace(':', '_').replace('/', '_')}"),
                             embeddings=args.embeddings)
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         present += p
         removed += r
         offtopic += o
-        print(f"== {name} ({len(p)} questions; off-topic: the {len(o)} questions of the other set)")
+        print(f"== {name} ({len(p)} questions; off-topic: the {len(o)} questions of the other set)", flush=True)
         for label, values in (("answer in corpus", p), ("answer removed", r), ("off-topic", o)):
             print(f"  {label:17s} mean={statistics.mean(values):.3f}  {percentiles(values)}")
 

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from rag_app.embeddings import Embedder
 
 #: Best-hit score under which a question is "not in the documents", per embedding model;
-#: measured with bench/calibrate_relevance.py on the shared SQuAD and Python FAQ sets.
+#: measured with bench/calibrate_relevance.py on the shared SQuAD and Python FAQ sets (keeps
+#: 99.7% of answerable questions; catches 30% of answer-removed and 94% of off-topic ones).
 CALIBRATED_MIN_RELEVANCE = {"minilm:all-MiniLM-L6-v2": 0.3}
 #: Backends whose wholly unsupported answers are replaced by quotes under RAG_UNSUPPORTED=auto.
 FALLBACK_BACKENDS = frozenset({"local"})
