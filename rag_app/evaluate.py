@@ -16,8 +16,10 @@ Per configuration (``llm=extractive,k=4``; ``chunk_size=300``; any setting or
   (the ideal ranking counts every relevant chunk in the collection);
 - answers: short references (≤ 12 tokens) get SQuAD exact match, token F1 and
   containment (the reference appears in the answer); long ones get key-token
-  recall. A question is *correct* when EM or containment holds (short) or the
-  answer mentions at least half the reference's key tokens (long);
+  recall and precision. A question is *correct* when EM or containment holds
+  (short), or (long) at least 60% of the answer's key tokens come from the
+  reference and it shares at least 3 with it: a weak proxy, since a long
+  reference cannot be matched by a two-sentence answer; ``--judge`` does better;
 - latency per stage, tokens and cost per query (:mod:`rag_app.usage`);
 - optionally an LLM judge (correctness and faithfulness, yes/no).
 """
@@ -255,7 +257,10 @@ def score_answer(prediction: str, item: QAItem) -> dict[str, Any]:
             "correct": bool(em or contains),
         }
     recall = max(metrics.key_token_recall(prediction, r) for r in refs)
-    return {"kind": "long", "key_recall": round(recall, 4), "correct": recall >= 0.5}
+    precision = max(metrics.key_token_precision(prediction, r) for r in refs)
+    shared = max(len(metrics.key_tokens(prediction) & metrics.key_tokens(r)) for r in refs)
+    correct = precision >= metrics.LONG_PRECISION and shared >= metrics.LONG_MIN_SHARED
+    return {"kind": "long", "key_recall": round(recall, 4), "key_precision": round(precision, 4), "correct": correct}
 
 
 # --- LLM as judge ---------------------------------------------------------------------------
@@ -442,6 +447,7 @@ def summarize(rows: Sequence[dict[str, Any]], config: EvalConfig) -> dict[str, A
         "errors": sum(1 for r in rows if r.get("error")),
         "hit": avg("hit"), "source_hit": avg("source_hit"), "mrr": avg("rr"), "ndcg": avg("ndcg"),
         "em": avg("em"), "f1": avg("f1"), "contains": avg("contains"), "key_recall": avg("key_recall"),
+        "key_precision": avg("key_precision"),
         "accuracy": metrics.mean(float(r["correct"]) for r in rows if r.get("correct") is not None),
         "judge_correct": avg("judge_correct"), "judge_faithful": avg("judge_faithful"),
         "k": config.query.get("k"),
@@ -461,7 +467,7 @@ def summarize(rows: Sequence[dict[str, Any]], config: EvalConfig) -> dict[str, A
 _COLUMNS = [
     ("config", "config", "{}"), ("n", "questions", "{}"), ("hit@k", "hit", "{:.3f}"), ("src@k", "source_hit", "{:.3f}"),
     ("MRR", "mrr", "{:.3f}"), ("nDCG", "ndcg", "{:.3f}"), ("EM", "em", "{:.3f}"), ("F1", "f1", "{:.3f}"),
-    ("contain", "contains", "{:.3f}"), ("keyrec", "key_recall", "{:.3f}"), ("acc", "accuracy", "{:.3f}"),
+    ("contain", "contains", "{:.3f}"), ("keyrec", "key_recall", "{:.3f}"), ("keyprec", "key_precision", "{:.3f}"), ("acc", "accuracy", "{:.3f}"),
     ("judge", "judge_correct", "{:.3f}"), ("ret p50/p95 ms", ("retrieve_p50_ms", "retrieve_p95_ms"), "{:.0f}/{:.0f}"),
     ("gen p50/p95 ms", ("generate_p50_ms", "generate_p95_ms"), "{:.0f}/{:.0f}"),
     ("tok/q", "prompt_tokens_mean", "{:.0f}"), ("$/query", "cost_per_query", "{:.6f}"),

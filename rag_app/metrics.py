@@ -70,6 +70,18 @@ def key_token_recall(prediction: str, reference: str) -> float:
     return len(wanted & key_tokens(prediction)) / len(wanted)
 
 
+def key_token_precision(prediction: str, reference: str) -> float:
+    """Share of the prediction's key tokens that the reference uses: is the answer drawn from it?"""
+    said = key_tokens(prediction)
+    return len(said & key_tokens(reference)) / len(said) if said else 0.0
+
+
+#: A long reference counts as answered when this share of the answer's key tokens comes from it ...
+LONG_PRECISION = 0.6
+#: ... and the answer names at least this many of the reference's key tokens.
+LONG_MIN_SHARED = 3
+
+
 def is_short(reference: str) -> bool:
     return len(normalize_answer(reference).split()) <= SHORT_ANSWER_TOKENS
 

@@ -139,6 +139,8 @@ def test_relevance_needs_gold_source_and_passage_overlap():
     long_item = QAItem("y", "Why indentation?", "Python uses indentation for grouping statements instead of braces, so the layout a reader sees is the one the parser sees.")
     long = score_answer("Python groups statements by indentation, not braces: the parser sees the layout the reader sees.", long_item)
     assert long["kind"] == "long" and long["correct"] is True
+    off_topic = score_answer("Braces are fine in C and in Java; Python has decorators and generators.", long_item)
+    assert off_topic["correct"] is False and off_topic["key_precision"] < 0.6
 
 
 def test_dynamic_mode_changes_facts_deletes_a_file_and_measures_staleness(qa_set, tmp_path: Path, capsys):

@@ -37,6 +37,10 @@ def test_key_token_recall_counts_content_words():
     reference = "Python uses indentation for grouping statements."
     # key tokens: python, uses, indentation, group(ing), statement(s); the answer names all but "uses"
     assert metrics.key_token_recall("Indentation groups statements in Python.", reference) == pytest.approx(4 / 5)
+    # the answer's key tokens: indentation, group(s), statement(s), python -> all four are the reference's
+    assert metrics.key_token_precision("Indentation groups statements in Python.", reference) == 1.0
+    # lambda, closure, python, uses -> python and uses are the reference's: 2 of 4
+    assert metrics.key_token_precision("Python uses lambda closures.", reference) == pytest.approx(2 / 4)
     assert metrics.is_short("Melbourne") and not metrics.is_short(reference * 3)
 
 
