@@ -175,6 +175,14 @@ def add_parser(sub: Any) -> None:
                        help=f"{criterion.question} " + "; ".join(f"{k}: {v}" for k, v in criterion.choices.items()))
     p.add_argument("--no-input", action="store_true", help="never ask; unanswered criteria count as unknown")
     p.add_argument("--json", action="store_true", help="print the recommendation as JSON")
+    m = p.add_argument_group("measured advice")
+    m.add_argument("--measure", action="store_true", help="evaluate RAG, fine-tuned only and hybrid on your QA set and decide on the numbers")
+    m.add_argument("--qa", metavar="FILE", help="QA set (JSONL or CSV, as for `rag-app eval`)")
+    m.add_argument("--corpus", metavar="DIR", help="the documents the questions are about")
+    m.add_argument("--model", default="./fine-tuned-model", metavar="DIR", help="the fine-tuned model directory (default ./fine-tuned-model)")
+    m.add_argument("--sample", type=int, default=30, metavar="N", help="questions to ask each setup (default 30)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--dynamic", action="store_true", help="also measure after changing the data (see `rag-app eval --dynamic`)")
 
 
 def cmd_advise(args: "argparse.Namespace") -> int:
@@ -183,5 +191,30 @@ def cmd_advise(args: "argparse.Namespace") -> int:
         answers = interview(answers)
         print()
     advice = advise(answers)
+    if args.measure:
+        return _measured(args, advice)
     print(json.dumps(advice.to_dict()) if args.json else render(advice))
+    return 0
+
+
+def _measured(args: "argparse.Namespace", advice: Advice) -> int:
+    from pathlib import Path
+
+    from rag_app.advise_measure import decide, default_setups, measure
+    from rag_app.errors import ConfigError
+
+    if not args.qa or not args.corpus:
+        raise ConfigError("advise --measure needs --qa FILE and --corpus DIR")
+    rows = measure(
+        Path(args.qa), Path(args.corpus), default_setups(args.model), sample=args.sample, seed=args.seed,
+        dynamic=args.dynamic, progress=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    best, reasons = decide(rows)
+    if args.json:
+        print(json.dumps({"measured": rows, "recommendation": best, "reasons": reasons, "rules": advice.to_dict()}))
+        return 0
+    print(f"Measured recommendation: {best}")
+    for reason in reasons:
+        print(f"  - {reason}")
+    print(f"\n(From your criteria alone: {advice.recommendation}.)")
     return 0
