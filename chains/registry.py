@@ -89,18 +89,22 @@ def _load_builtins() -> None:
         importlib.import_module("chains.backends")
 
 
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+def load_plugins(group: str, what: str) -> None:
+    """Import every module of entry-point ``group``; each registers itself on import."""
+    for ep in entry_points(group=group):
         try:
             ep.load()
         except Exception as exc:  # a broken plugin must not break the app
             import warnings
 
-            warnings.warn(f"LLM backend plugin '{ep.name}' failed to load: {exc}", stacklevel=2)
+            warnings.warn(f"{what} plugin '{ep.name}' failed to load: {exc}", stacklevel=3)
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        load_plugins(ENTRY_POINT_GROUP, "LLM backend")
 
 
 def available_llms() -> dict[str, str]:

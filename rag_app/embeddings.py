@@ -69,18 +69,11 @@ _entry_points_loaded = False
 
 def _load_entry_points() -> None:
     global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    from importlib.metadata import entry_points
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        from chains.registry import load_plugins
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            ep.load()
-        except Exception as exc:  # a broken plugin must not break the app
-            import warnings
-
-            warnings.warn(f"Embedding plugin '{ep.name}' failed to load: {exc}", stacklevel=2)
+        load_plugins(ENTRY_POINT_GROUP, "Embedding")
 
 
 def available_embeddings() -> list[str]:
