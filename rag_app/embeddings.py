@@ -50,10 +50,13 @@ class Embedder(Embeddings):
         """Embed one batch (already sized by the caller)."""
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = texts[start : start + self.batch_size]
-            vectors.extend(self._embed(batch))
+        # Batch texts of similar length together (less padding), then restore the order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            for index, vector in zip(batch, self._embed([texts[i] for i in batch])):
+                vectors[index] = vector
             self.embedded_texts += len(batch)
         return vectors
 
