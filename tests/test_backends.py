@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chains import MissingDependency, available_llms, create_llm
-from conftest import ROOT
+from conftest import ROOT, free_port
 from http_stub import Reply, StubServer
 from rag_app import LLMError
 from rag_app.cli import main
@@ -27,11 +26,6 @@ def stub():
     with StubServer() as server:
         yield server
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the registry --------------------------------------------------------------------------

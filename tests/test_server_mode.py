@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from conftest import free_port
 
 # The scenarios of the embedded store, re-run here with the server fixture below.
 from test_index import (  # noqa: F401
@@ -28,18 +29,13 @@ from test_rebuild_and_schedule import test_rebuild_switches_to_a_complete_new_co
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory):
     chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
     if chroma is None:
         pytest.fail("the chroma CLI (shipped by the chromadb package) is not installed")
-    port = _free_port()
+    port = free_port()
     data = tmp_path_factory.mktemp("chroma-server")
     log = open(data / "server.log", "w")
     proc = subprocess.Popen([chroma, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
@@ -109,6 +105,6 @@ def test_cli_against_the_server(chroma_server, corpus: Path, tmp_path: Path):
 
 def test_unreachable_server_is_a_one_line_config_error(tmp_path: Path):
     work = tmp_path / "work"
-    (work / ".env").write_text(f"CHROMA_HOST=127.0.0.1\nCHROMA_PORT={_free_port()}\nRAG_EMBEDDINGS=fake\n")
+    (work / ".env").write_text(f"CHROMA_HOST=127.0.0.1\nCHROMA_PORT={free_port()}\nRAG_EMBEDDINGS=fake\n")
     result = subprocess.run([sys.executable, "-m", "rag_app", "query", "x"], cwd=work, capture_output=True, text=True, timeout=60)
     assert result.returncode == 4 and "chroma run" in result.stderr and "Traceback" not in result.stderr
