@@ -1,10 +1,12 @@
-"""Chains: the grounded QA prompt, the answer backends and their registry.
+"""Chains: the grounded QA prompt, the models that answer and their registry.
 
 ``chains`` knows nothing of the index or the app: it turns a question plus
-retrieved documents into an answer, through a backend chosen by name.
+retrieved documents into an answer, through a LangChain chat model chosen by
+name (or handed in), or a passage answerer such as ``extractive``.
 """
 
 from chains.backend import AnswerBackend
+from chains.llm import LLM, as_llm
 from chains.registry import (
     BackendError,
     BackendOptions,
@@ -12,18 +14,22 @@ from chains.registry import (
     UnknownBackend,
     available_llms,
     create_llm,
+    langchain_providers,
     parse_spec,
     register_llm,
 )
 
 __all__ = [
+    "LLM",
     "AnswerBackend",
     "BackendError",
     "BackendOptions",
     "MissingDependency",
     "UnknownBackend",
+    "as_llm",
     "available_llms",
     "create_llm",
+    "langchain_providers",
     "parse_spec",
     "register_llm",
 ]

@@ -1,61 +1,67 @@
 """How retrieved passages reach the model: the prompt budget and the chain types.
 
 - :func:`fit_to_window` keeps the prompt inside the model's context window,
-  counted with the backend's own tokenizer (tiktoken for OpenAI models, the
+  counted with the model's own tokenizer (tiktoken for OpenAI models, the
   GGUF vocabulary for local ones), dropping the lowest-ranked passages first.
 - ``stuff`` (RetrievalQA's default) puts every passage that fits into one prompt.
 - ``map_reduce`` asks the question of each passage on its own, then answers
   from the partial answers: for when the passages do not fit together.
+
+:func:`select` runs once per question and decides the passages the model sees
+(so the sources listed are exactly those); :func:`generate` / :func:`agenerate`
+then stream the answer through the chat model (or passage answerer) as message
+chunks, with the caller's callbacks.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence
 
-from chains.backend import AnswerBackend
-from chains.prompt import NOT_FOUND, qa_messages
+from chains.llm import LLM
+from chains.prompt import NOT_FOUND
 from chains.registry import BackendError
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
+    from langchain_core.runnables import RunnableConfig
 
 CHAIN_TYPES = ("stuff", "map_reduce")
 #: Tokens per chat message that the chat template adds around its content.
 MESSAGE_OVERHEAD = 6
 
 
-def prompt_tokens(backend: AnswerBackend, question: str, documents: Sequence["Document"]) -> int:
+def prompt_tokens(llm: LLM, question: str, documents: Sequence["Document"]) -> int:
     """Tokens of the QA prompt for ``documents``, chat-template overhead included."""
-    return sum(backend.count_tokens(m["content"]) + MESSAGE_OVERHEAD for m in qa_messages(question, documents))
+    return sum(llm.count_tokens(m.text) + MESSAGE_OVERHEAD for m in llm.prompt(question, documents))
 
 
-def fit_to_window(backend: AnswerBackend, question: str, documents: Sequence["Document"]) -> list["Document"]:
+def fit_to_window(llm: LLM, question: str, documents: Sequence["Document"]) -> list["Document"]:
     """The best-ranked prefix of ``documents`` whose prompt fits, leaving room for the answer.
 
     If not even the best passage fits, it is shortened to fit.
     """
     kept = list(documents)
-    if backend.context_window is None or not kept:
+    if llm.context_window is None or not kept:
         return kept
-    limit = backend.context_window - backend.max_tokens
-    if prompt_tokens(backend, question, []) > limit:
+    limit = llm.context_window - llm.max_tokens
+    if prompt_tokens(llm, question, []) > limit:
         raise BackendError(
-            f"The question alone does not fit the model's context window ({backend.context_window} tokens): shorten it or raise RAG_N_CTX"
+            f"The question alone does not fit the model's context window ({llm.context_window} tokens): shorten it or raise RAG_N_CTX"
         )
-    while kept and prompt_tokens(backend, question, kept) > limit:
+    while kept and prompt_tokens(llm, question, kept) > limit:
         kept.pop()
     if kept:
         return kept
-    return [_shorten(backend, question, documents[0], limit)]
+    return [_shorten(llm, question, documents[0], limit)]
 
 
-def _shorten(backend: AnswerBackend, question: str, document: "Document", limit: int) -> "Document":
+def _shorten(llm: LLM, question: str, document: "Document", limit: int) -> "Document":
     words = document.page_content.split(" ")
     low, high = 0, len(words)
     while low < high:  # longest prefix of words that fits
         middle = (low + high + 1) // 2
         trial = document.model_copy(update={"page_content": " ".join(words[:middle])})
-        if prompt_tokens(backend, question, [trial]) <= limit:
+        if prompt_tokens(llm, question, [trial]) <= limit:
             low = middle
         else:
             high = middle - 1
@@ -63,39 +69,85 @@ def _shorten(backend: AnswerBackend, question: str, document: "Document", limit:
     return document.model_copy(update={"page_content": " ".join(words[:low]), "metadata": metadata})
 
 
-def _map(backend: AnswerBackend, question: str, documents: Sequence["Document"]) -> list["Document"]:
-    """One answer per passage; passages that do not answer are left out."""
+def select(llm: LLM, question: str, documents: Sequence["Document"], chain: str = "stuff") -> list["Document"]:
+    """The passages the model will see (the sources to cite) under chain type ``chain``."""
+    if chain not in CHAIN_TYPES:
+        raise BackendError(f"Chain type '{chain}' is not known. Available: {', '.join(CHAIN_TYPES)}")
+    if chain == "map_reduce":
+        return [fit_to_window(llm, question, [d])[0] for d in documents]
+    return fit_to_window(llm, question, documents)
+
+
+# --- generation ------------------------------------------------------------------------------
+
+def _text(message: Any) -> str:
+    return message if isinstance(message, str) else message.text
+
+
+def _partials(llm: LLM, documents: Sequence["Document"], answers: list[Any]) -> list["Document"]:
+    """Map step results as passages; passages that do not answer are left out."""
     partial = []
-    for document in documents:
-        text = backend.answer(question, fit_to_window(backend, question, [document])).strip()
+    for document, answer in zip(documents, answers):
+        text = _text(answer).strip()
         if text and not text.startswith(NOT_FOUND[:12]):
             partial.append(document.model_copy(update={"page_content": text}))
     return partial
 
 
-def select(backend: AnswerBackend, question: str, documents: Sequence["Document"], chain: str = "stuff") -> list["Document"]:
-    """The passages the model will see (the sources to cite) under chain type ``chain``."""
-    if chain not in CHAIN_TYPES:
-        raise BackendError(f"Chain type '{chain}' is not known. Available: {', '.join(CHAIN_TYPES)}")
-    if chain == "map_reduce":
-        return [fit_to_window(backend, question, [d])[0] for d in documents]
-    return fit_to_window(backend, question, documents)
+def generate(llm: LLM, question: str, documents: Sequence["Document"], chain: str = "stuff",
+             config: "RunnableConfig | None" = None, stream: bool = True) -> Iterator[Any]:
+    """The answer as it is produced: message chunks from a chat model, text from an answerer.
+
+    ``documents`` come from :func:`select`. ``stream=False`` makes one non-streaming call
+    (one message). Errors from the model are re-raised as :class:`BackendError` with the
+    model's one-line explanation.
+    """
+    try:
+        if chain == "map_reduce":
+            if llm.backend is not None:
+                answers: list[Any] = [llm.backend.answer(question, [d]) for d in documents]
+            else:
+                answers = llm.chat_model.batch([llm.prompt(question, [d]) for d in documents], config)
+            documents = _partials(llm, documents, answers)
+            if not documents:
+                yield NOT_FOUND
+                return
+            documents = fit_to_window(llm, question, documents)
+        if llm.backend is not None:
+            yield from llm.backend.stream(question, documents) if stream else [llm.backend.answer(question, documents)]
+        elif stream:
+            yield from llm.chat_model.stream(llm.prompt(question, documents), config)
+        else:
+            yield llm.chat_model.invoke(llm.prompt(question, documents), config)
+    except BackendError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every provider raises its own types
+        raise BackendError(llm.error(exc)) from exc
 
 
-def answer(backend: AnswerBackend, question: str, documents: Sequence["Document"], chain: str = "stuff") -> str:
-    """The answer from ``documents`` with chain type ``chain``."""
-    if chain == "map_reduce":
-        partial = _map(backend, question, documents)
-        return backend.answer(question, fit_to_window(backend, question, partial)) if partial else NOT_FOUND
-    return backend.answer(question, fit_to_window(backend, question, documents))
-
-
-def stream(backend: AnswerBackend, question: str, documents: Sequence["Document"], chain: str = "stuff") -> Iterator[str]:
-    """Like :func:`answer`, in pieces (for ``map_reduce`` only the final step streams)."""
-    if chain == "map_reduce":
-        partial = _map(backend, question, documents)
-        if not partial:
-            yield NOT_FOUND
-            return
-        documents = partial
-    yield from backend.stream(question, fit_to_window(backend, question, documents))
+async def agenerate(llm: LLM, question: str, documents: Sequence["Document"], chain: str = "stuff",
+                    config: "RunnableConfig | None" = None, stream: bool = True) -> AsyncIterator[Any]:
+    """:func:`generate` for async callers (chat models' own async paths)."""
+    try:
+        if chain == "map_reduce":
+            if llm.backend is not None:
+                answers: list[Any] = [llm.backend.answer(question, [d]) for d in documents]
+            else:
+                answers = await llm.chat_model.abatch([llm.prompt(question, [d]) for d in documents], config)
+            documents = _partials(llm, documents, answers)
+            if not documents:
+                yield NOT_FOUND
+                return
+            documents = fit_to_window(llm, question, documents)
+        if llm.backend is not None:
+            for piece in llm.backend.stream(question, documents) if stream else [llm.backend.answer(question, documents)]:
+                yield piece
+        elif stream:
+            async for chunk in llm.chat_model.astream(llm.prompt(question, documents), config):
+                yield chunk
+        else:
+            yield await llm.chat_model.ainvoke(llm.prompt(question, documents), config)
+    except BackendError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise BackendError(llm.error(exc)) from exc

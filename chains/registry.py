@@ -1,21 +1,30 @@
-"""The LLM backend registry: backends register a factory under a name.
+"""The LLM registry: a name → a factory that returns a LangChain chat model.
 
 Built-in backends register on import of :mod:`chains.backends`. Third-party
 packages add theirs through the ``rag_app.llms`` entry-point group: the entry
 point names a module that calls :func:`register_llm`, exactly as the built-ins
-do. A spec is ``name`` or ``name:model`` (``openai:gpt-4o-mini``,
-``local:/path/model.gguf``).
+do. A factory returns a LangChain ``BaseChatModel``, an :class:`~chains.llm.LLM`
+(a chat model plus its window, tokenizer and billing) or an
+:class:`~chains.backend.AnswerBackend` (a passage answerer such as ``extractive``).
+
+A spec is ``name`` or ``name:model`` (``openai:gpt-4o-mini``,
+``local:/path/model.gguf``). A name that is not registered but is a provider
+LangChain's ``init_chat_model`` knows (``anthropic:claude-...``,
+``google_genai:gemini-...``, ``bedrock_converse:...``, ``groq:...``,
+``mistralai:...``) is created by it, with the provider's settings read from
+the environment by its own package.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from chains.backend import AnswerBackend
+    from chains.llm import LLM
 
 ENTRY_POINT_GROUP = "rag_app.llms"
 
@@ -54,7 +63,7 @@ class BackendOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Factory = Callable[[BackendOptions], "AnswerBackend"]
+Factory = Callable[[BackendOptions], Any]  # -> BaseChatModel | LLM | AnswerBackend
 
 
 @dataclass(frozen=True)
@@ -120,28 +129,33 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name.strip().lower(), (model.strip() or None) if sep else None
 
 
-def create_llm(spec: str, options: BackendOptions | None = None) -> "AnswerBackend":
-    """Create the backend ``spec`` names; a model in the spec overrides ``options.model``."""
+def create_llm(spec: str, options: BackendOptions | None = None) -> "LLM":
+    """Create the model ``spec`` names; a model in the spec overrides ``options.model``."""
+    from chains.llm import as_llm
+
     _load_builtins()
     name, model = parse_spec(spec)
     if name not in _REGISTRY:
         _load_entry_points()
     reg = _REGISTRY.get(name)
+    options = options or BackendOptions()
     if reg is None and name in OPTIONAL_BACKENDS:
         raise MissingDependency(f"LLM backend '{name}' is not installed: {OPTIONAL_BACKENDS[name]}")
     if reg is None:
+        if model and name in langchain_providers():
+            return as_llm(_init_chat_model(name, model, options), spec=f"{name}:{model}",
+                          context_window=options.context_window, max_tokens=options.max_tokens)
         known = ", ".join(sorted(_REGISTRY))
         raise UnknownBackend(
-            f"LLM backend '{name}' is not known. Available: {known}. "
-            "Set RAG_LLM in .env or pass --llm NAME."
+            f"LLM backend '{name}' is not known. Available: {known}, or PROVIDER:MODEL for a LangChain "
+            f"chat model provider ({', '.join(langchain_providers())}). Set RAG_LLM in .env or pass --llm NAME."
         )
-    options = options or BackendOptions()
     if model:
         from dataclasses import replace
 
         options = replace(options, model=model)
     try:
-        return reg.factory(options)
+        made = reg.factory(options)
     except ImportError as exc:
         if isinstance(exc, MissingDependency):
             raise
@@ -149,3 +163,29 @@ def create_llm(spec: str, options: BackendOptions | None = None) -> "AnswerBacke
         raise MissingDependency(
             f"LLM backend '{name}' needs a package that is not installed ({exc.name or exc}): {hint}"
         ) from exc
+    return as_llm(made, spec=spec, context_window=options.context_window, max_tokens=options.max_tokens)
+
+
+def langchain_providers() -> list[str]:
+    """Providers ``init_chat_model`` can create (each from its own ``langchain-*`` package)."""
+    try:
+        from langchain.chat_models.base import _BUILTIN_PROVIDERS
+    except ImportError:  # pragma: no cover - a langchain without the table
+        return []
+    return sorted(_BUILTIN_PROVIDERS)
+
+
+def _init_chat_model(provider: str, model: str, options: BackendOptions) -> Any:
+    """A chat model from LangChain's provider table; its package reads its own env variables."""
+    from langchain.chat_models import init_chat_model
+
+    kwargs: dict[str, Any] = {"temperature": options.temperature, "max_tokens": options.max_tokens}
+    try:
+        return init_chat_model(model, model_provider=provider, **kwargs)
+    except ImportError as exc:
+        found = re.search(r"pip install (?:-U )?([\w.\-\[\]]+)", str(exc))
+        hint = f"pip install {found.group(1) if found else 'langchain-' + provider.replace('_', '-')}"
+        raise MissingDependency(f"The {provider} provider needs its LangChain package: {hint}") from None
+    except Exception as exc:  # noqa: BLE001 - a provider package's own validation (missing key, ...)
+        detail = " ".join(str(exc).split())[:300]
+        raise BackendError(f"Cannot create the {provider}:{model} chat model: {detail}") from None

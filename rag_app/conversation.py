@@ -1,13 +1,15 @@
 """Follow-up questions: condense them with the history into a standalone question.
 
-A generative backend rewrites the follow-up itself (LangChain's
-"condense question" step). Backends that cannot generate free text
-(``extractive``, ``fake``) get a deterministic fallback: a question that reads
+A chat model rewrites the follow-up itself (LangChain's "condense question"
+step), but a weak model must never silently replace the user's question: the
+rewrite is used only when it keeps every content word of the question (and adds
+at most a sentence's worth). Otherwise — and for answerers that cannot write
+free text (``extractive``) — a deterministic rule applies: a question that reads
 as a follow-up (it starts with "and", "what about", ... or refers back with
 "it", "they", "that", "ones", ...) gets the content words of the previous
 question that it lacks appended, so "and carbon ones?" after "How long is the
 aluminium frame warranty?" searches for "and carbon ones? (aluminium frame
-warranty)". Other questions are left alone.
+warranty)". Other questions are left alone. The REPL prints what it searched.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import re
 from collections import deque
 from typing import TYPE_CHECKING, Sequence
 
-from chains.text import STOPWORDS
+from chains.text import STOPWORDS, content_words
 
 if TYPE_CHECKING:
-    from chains import AnswerBackend
+    from chains.llm import LLM
 
 CONDENSE_SYSTEM = (
     "Rewrite the user's follow-up question as one standalone question that can be understood "
@@ -48,24 +50,37 @@ class Conversation:
         return len(self.turns)
 
 
-def condense(backend: "AnswerBackend", question: str, history: Sequence[tuple[str, str]]) -> str:
+#: A rewrite longer than this many words is a ramble, not a question.
+MAX_REWRITE_WORDS = 40
+
+
+def condense(llm: "LLM", question: str, history: Sequence[tuple[str, str]]) -> str:
     """``question`` as a standalone question; unchanged when there is no history."""
     question = question.strip()
     if not history:
         return question
-    if backend.generative:
+    if llm.generative:
         transcript = "\n".join(f"User: {q}\nAssistant: {a}" for q, a in history)
         messages = [
-            {"role": "system", "content": CONDENSE_SYSTEM},
-            {"role": "user", "content": f"Conversation:\n{transcript}\n\nFollow-up question: {question}\n\nStandalone question:"},
+            ("system", CONDENSE_SYSTEM),
+            ("human", f"Conversation:\n{transcript}\n\nFollow-up question: {question}\n\nStandalone question:"),
         ]
         try:
-            rewritten = backend.generate(messages).strip().strip('"').strip()
-        except NotImplementedError:
-            rewritten = ""
-        if rewritten:
-            return rewritten.splitlines()[0].strip()
+            reply = llm.chat_model.invoke(messages).text
+        except Exception:  # noqa: BLE001 - condensing is a nicety; the rule below still works
+            reply = ""
+        lines = [line for line in reply.strip().splitlines() if line.strip()]
+        rewritten = lines[0].strip().strip('"').strip() if lines else ""
+        if keeps_question(question, rewritten):
+            return rewritten
     return keyword_condense(question, history[-1][0])
+
+
+def keeps_question(question: str, rewritten: str) -> bool:
+    """Whether ``rewritten`` still asks ``question``: all its content words, not a ramble."""
+    if not rewritten or len(rewritten.split()) > MAX_REWRITE_WORDS:
+        return False
+    return set(content_words(question)) <= set(content_words(rewritten))
 
 
 def looks_like_follow_up(question: str) -> bool:

@@ -1,4 +1,4 @@
-"""A LangChain retriever over the app's index (for LCEL chains and agents)."""
+"""A LangChain retriever over the app's index (the chain's first step; also for agents)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,17 @@ from langchain_core.retrievers import BaseRetriever
 
 
 class IndexRetriever(BaseRetriever):
-    """Returns the ``k`` most similar chunks; ``metadata["score"]`` is cosine similarity."""
+    """The chunks :meth:`RagApp.search` finds; ``metadata["score"]`` is cosine similarity."""
 
     app: Any
-    k: int = 4
+    #: ``rag_app.retrieval.RetrievalOptions``: k, search mode, filters.
+    options: Any
+
+    @property
+    def k(self) -> int:
+        return int(self.options.k)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
-        return self.app.retrieve(query, self.k)
+        return self.app.search(query, self.options)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from rag_app.config import Settings
 from rag_app.errors import ConfigError, IndexMissing, LLMError, SourceMissing
@@ -24,10 +24,15 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever
-    from langchain_core.runnables import Runnable
+    from langchain_core.runnables import Runnable, RunnableConfig
 
-    from chains import AnswerBackend
-    from chains.support import Support, SupportChecker
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.vectorstores import VectorStore
+
+    from chains.llm import LLM
+    from chains.support import SupportChecker
+    from rag_app.pipeline import LedgerCallback
     from rag_app.embeddings import Embedder
     from rag_app.index import IndexReport, Progress, VectorIndex
     from rag_app.records import RecordStore
@@ -40,19 +45,58 @@ LOCK_FILE = "reindex.lock"
 class RagApp:
     """Index documents and answer questions about them, with sources."""
 
-    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        llm: "BaseChatModel | LLM | str | None" = None,
+        embeddings: "Embeddings | str | None" = None,
+        **overrides: Any,
+    ) -> None:
+        """``llm``: a LangChain chat model (the default model) or a name like ``RAG_LLM``;
+        ``embeddings``: a LangChain ``Embeddings`` or a name like ``RAG_EMBEDDINGS``."""
+        if isinstance(llm, str):
+            overrides["llm"], llm = llm, None
+        if isinstance(embeddings, str):
+            overrides["embeddings"], embeddings = embeddings, None
         self.settings = (settings or Settings()).with_overrides(**overrides)
         self._embedder: Embedder | None = None
+        if embeddings is not None:
+            from rag_app.embedding_adapter import wrap_embeddings
+
+            self._embedder = wrap_embeddings(embeddings, self.settings.embed_batch_size)
         self._client: ClientAPI | None = None
         self._records: RecordStore | None = None
         self._index: VectorIndex | None = None
-        self._llms: dict[str, AnswerBackend] = {}
+        self._llms: dict[str, LLM] = {}
+        self._default_llm: LLM | None = None
+        if llm is not None:
+            from chains.llm import as_llm
+
+            try:
+                self._default_llm = as_llm(llm, context_window=self.settings.context_window,
+                                           max_tokens=self.settings.max_tokens)
+            except TypeError as exc:
+                raise ConfigError(f"llm= {exc}") from None
         self._searcher: Searcher | None = None
+        self._ledger_callback: LedgerCallback | None = None
 
     @classmethod
-    def from_env(cls, env_file: str | None = ".env", **overrides: Any) -> "RagApp":
-        """Settings from ``.env`` and the environment, then ``overrides``."""
-        return cls(Settings.load(env_file, **overrides))
+    def from_env(
+        cls,
+        env_file: str | None = ".env",
+        *,
+        llm: "BaseChatModel | LLM | str | None" = None,
+        embeddings: "Embeddings | str | None" = None,
+        **overrides: Any,
+    ) -> "RagApp":
+        """Settings from ``.env`` and the environment, then ``overrides``; ``llm``/``embeddings``
+        as in :class:`RagApp`."""
+        if isinstance(llm, str):
+            overrides["llm"], llm = llm, None
+        if isinstance(embeddings, str):
+            overrides["embeddings"], embeddings = embeddings, None
+        return cls(Settings.load(env_file, **overrides), llm=llm, embeddings=embeddings)
 
     # --- lazily built parts --------------------------------------------------------
 
@@ -124,8 +168,10 @@ class RagApp:
             )
         return self._index
 
-    def llm(self, spec: str | None = None) -> "AnswerBackend":
-        """The answer backend ``spec`` names (default ``RAG_LLM``), created once."""
+    def llm(self, spec: str | None = None) -> "LLM":
+        """The model ``spec`` names (default: the ``llm=`` given, else ``RAG_LLM``), created once."""
+        if spec is None and self._default_llm is not None:
+            return self._default_llm
         spec = spec or self.settings.llm
         if spec not in self._llms:
             from chains import BackendError, create_llm, parse_spec
@@ -218,12 +264,49 @@ class RagApp:
         ``options``: ``min_score``, ``mmr``, ``hybrid``, ``where`` (``'source:docs/*.md'``),
         ``fetch_k`` — see :meth:`retrieval_options`.
         """
-        opts = self.retrieval_options(k, **options)
+        return self.search(question, self.retrieval_options(k, **options))
+
+    def search(self, question: str, options: "RetrievalOptions") -> list["Document"]:
+        """The chunks for ``question`` under ``options`` (what the chain's retriever calls)."""
         if self._searcher is None or self._searcher.index is not self._vector_index():
             from rag_app.retrieval import Searcher
 
             self._searcher = Searcher(self._vector_index())
-        return self._searcher.search(question, opts)
+        return self._searcher.search(question, options)
+
+    def chain(
+        self,
+        llm: "str | None" = None,
+        *,
+        k: int | None = None,
+        chain: str | None = None,
+        retrieval: bool = True,
+        **options: Any,
+    ) -> "Runnable[dict[str, Any], dict[str, Any]]":
+        """The answer chain (LCEL): ``{"question"}`` → ``{"token", "answer": Answer}``.
+
+        What :meth:`query`, :meth:`stream`, :meth:`batch`, :meth:`aquery` and
+        :meth:`qa_chain` run; ``invoke``, ``stream``, ``batch``, ``ainvoke`` and
+        ``astream`` all work on it, with callbacks and tracing. ``chain``: ``stuff``
+        (default) or ``map_reduce``; other keywords are retrieval options.
+        ``retrieval=False`` asks the model alone (no context, no sources, no check).
+        """
+        from rag_app.pipeline import AnswerSetup, build_chain
+        from rag_app.usage import meter
+
+        model = self.llm(llm)
+        chain_type = chain or self.settings.chain
+        if chain_type not in ("stuff", "map_reduce"):
+            raise ConfigError(f"Chain type '{chain_type}' is not known. Available: stuff, map_reduce")
+        retriever = self.as_retriever(k, **options) if retrieval else None
+        setup = AnswerSetup(
+            llm=model,
+            chain=chain_type,
+            retriever=retriever,
+            checker=self._support_checker(model) if retrieval else None,
+            measure=meter(self.settings),
+        )
+        return build_chain(setup).with_config(callbacks=[self.ledger_callback()])
 
     def query(
         self,
@@ -233,49 +316,25 @@ class RagApp:
         llm: str | None = None,
         chain: str | None = None,
         retrieval: bool = True,
+        config: "RunnableConfig | None" = None,
         **options: Any,
     ) -> Answer:
-        """Answer ``question`` from the index, with the sources used.
+        """Answer ``question`` from the index, with the sources the model was given.
 
-        ``chain``: ``stuff`` (default) or ``map_reduce``; other keywords are retrieval options.
-        ``retrieval=False`` asks the model alone (no context, no sources): how a
-        fine-tuned model answers without RAG, for comparison with the hybrid.
+        ``config``: a LangChain ``RunnableConfig`` (callbacks, tags, metadata) for this run.
         """
-        question = question.strip()
-        if not question:
-            raise ConfigError("The question is empty")
-        backend = self.llm(llm)
-        chain = chain or self.settings.chain
-        t0 = time.perf_counter()
-        documents = self.retrieve(question, k, **options) if retrieval else []
-        t1 = time.perf_counter()
-        # Without retrieval there are no sources to check the answer against.
-        checker = self.support_checker(llm) if retrieval else None
-        support = checker.not_in_documents(documents) if checker else None
-        if support is not None:
-            text = support.cited_text  # nothing relevant: say so without calling the LLM
-        else:
-            documents, text = self._generate(backend, question, documents, chain)
-        t2 = time.perf_counter()
-        if checker is not None and support is None:
-            text, support = checker.finish(question, text, documents)
-        answer = Answer(
-            question=question,
-            answer=text,
-            sources=[Source.from_document(d) for d in documents],
-            timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000},
-            llm=backend.describe(),
-            documents=documents,
-            support=support,
-        )
-        self._account(answer, backend)
-        return answer
+        runnable = self.chain(llm, k=k, chain=chain, retrieval=retrieval, **options)
+        return runnable.invoke({"question": question}, config)["answer"]
 
-    def support_checker(self, llm: str | None = None) -> "SupportChecker":
-        """Checks answers of backend ``llm`` against their sources (per-sentence citations)."""
-        from rag_app.trust import make_checker
+    def batch(self, questions: Sequence[str], *, config: "RunnableConfig | None" = None, **kwargs: Any) -> list[Answer]:
+        """:meth:`query` for many questions (the chain's ``batch``; keywords as for :meth:`query`)."""
+        runnable = self.chain(kwargs.pop("llm", None), **kwargs)
+        return [r["answer"] for r in runnable.batch([{"question": q} for q in questions], config)]
 
-        return make_checker(self.settings, self.embedder, self.llm(llm))
+    async def aquery(self, question: str, *, config: "RunnableConfig | None" = None, **kwargs: Any) -> Answer:
+        """:meth:`query` for async callers (the chain's ``ainvoke``)."""
+        runnable = self.chain(kwargs.pop("llm", None), **kwargs)
+        return (await runnable.ainvoke({"question": question}, config))["answer"]
 
     def stream(
         self,
@@ -285,63 +344,72 @@ class RagApp:
         llm: str | None = None,
         chain: str | None = None,
         retrieval: bool = True,
+        config: "RunnableConfig | None" = None,
         **options: Any,
     ) -> "StreamingAnswer":
         """Like :meth:`query`, but iterate it to get the answer as it is generated."""
-        from chains import BackendError, combine
+        runnable = self.chain(llm, k=k, chain=chain, retrieval=retrieval, **options)
+        return StreamingAnswer(runnable, question, config)
 
-        question = question.strip()
-        if not question:
-            raise ConfigError("The question is empty")
-        backend = self.llm(llm)
-        chain = chain or self.settings.chain
-        t0 = time.perf_counter()
-        documents = self.retrieve(question, k, **options) if retrieval else []
-        try:
-            documents = combine.select(backend, question, documents, chain)
-        except BackendError as exc:
-            raise LLMError(str(exc)) from None
-        checker = self.support_checker(llm) if retrieval else None
-        streaming = StreamingAnswer(question, backend, documents, (time.perf_counter() - t0) * 1000, chain, checker)
-        streaming.on_done = lambda answer: self._account(answer, backend, streamed=True)
-        return streaming
+    def ledger_callback(self) -> "LedgerCallback":
+        """The callback that records every answer of this app's chains in the ledger."""
+        if self._ledger_callback is None:
+            from rag_app.pipeline import LedgerCallback
+            from rag_app.usage import ledger_recorder
 
-    def _account(self, answer: Answer, backend: "AnswerBackend", streamed: bool = False) -> None:
-        """Tokens and cost into ``answer.usage`` and the ledger (see :mod:`rag_app.usage`)."""
-        from rag_app.usage import account
+            self._ledger_callback = LedgerCallback(ledger_recorder(self.settings))
+        return self._ledger_callback
 
-        account(self.settings, answer, backend, streamed)
+    def support_checker(self, llm: str | None = None) -> "SupportChecker":
+        """Checks answers of model ``llm`` against their sources (per-sentence citations)."""
+        return self._support_checker(self.llm(llm))
+
+    def _support_checker(self, model: "LLM") -> "SupportChecker":
+        from rag_app.trust import make_checker
+
+        return make_checker(self.settings, self.embedder, model)
 
     def condense(self, question: str, history: Sequence[tuple[str, str]], llm: str | None = None) -> str:
-        """``question`` rewritten to stand alone, given earlier ``(question, answer)`` turns."""
+        """``question`` rewritten to stand alone, given earlier ``(question, answer)`` turns.
+
+        A rewrite that loses the question's own words is not used (see :mod:`rag_app.conversation`).
+        """
         from rag_app.conversation import condense
 
         return condense(self.llm(llm), question, history)
 
-    def _generate(
-        self, backend: "AnswerBackend", question: str, documents: list["Document"], chain: str = "stuff"
-    ) -> tuple[list["Document"], str]:
-        from chains import BackendError, combine
-
-        try:
-            used = combine.select(backend, question, documents, chain)
-            return used, combine.answer(backend, question, used, chain)
-        except BackendError as exc:
-            raise LLMError(str(exc)) from None
-
     # --- LangChain interop ---------------------------------------------------------------
 
-    def as_retriever(self, k: int | None = None) -> "BaseRetriever":
-        """A LangChain retriever over the index."""
+    def as_retriever(self, k: int | None = None, **options: Any) -> "BaseRetriever":
+        """A LangChain retriever over the index (``options`` as for :meth:`retrieve`)."""
         from rag_app.retriever import IndexRetriever
 
-        return IndexRetriever(app=self, k=k or self.settings.k)
+        return IndexRetriever(app=self, options=self.retrieval_options(k, **options))
 
-    def qa_chain(self, llm: str | None = None, k: int | None = None) -> "Runnable[dict[str, Any], dict[str, Any]]":
-        """A RetrievalQA-compatible runnable: ``{"query"}`` → ``{"result", "source_documents"}``."""
-        from chains.qa import build_qa_chain
+    def vectorstore(self) -> "VectorStore":
+        """The index as langchain-chroma's ``Chroma``: same client, same collection, same embeddings.
 
-        return build_qa_chain(self.as_retriever(k), self.llm(llm))
+        ``similarity_search``, ``max_marginal_relevance_search``, ``as_retriever(search_type=...)``
+        work on what ``reindex`` maintains. Write through :meth:`reindex`, not ``add_documents``:
+        the incremental bookkeeping only knows what it indexed itself.
+        """
+        try:
+            from langchain_chroma import Chroma
+        except ImportError:
+            raise ConfigError("The VectorStore view needs langchain-chroma: pip install langchain-chroma") from None
+        index = self._vector_index()
+        index.collection()  # checks the settings match the index
+        return Chroma(client=self._chroma(False), collection_name=index.physical_name(), embedding_function=self.embedder)
+
+    def qa_chain(self, llm: str | None = None, k: int | None = None, **kwargs: Any) -> "Runnable[dict[str, Any], dict[str, Any]]":
+        """A RetrievalQA-compatible runnable: ``{"query"}`` → ``{"query", "result", "source_documents"}``.
+
+        The same chain as :meth:`query` (support check, accounting included); its ``stream``
+        yields ``{"result": token}`` pieces as they are written, then the sources.
+        """
+        from rag_app.retrievalqa import RetrievalQA
+
+        return RetrievalQA(core=self.chain(llm, k=k, **kwargs))
 
     def close(self) -> None:
         if self._records is not None:
@@ -358,52 +426,28 @@ class RagApp:
 
 
 class StreamingAnswer:
-    """Iterate for answer pieces; afterwards ``.result`` holds the full :class:`Answer`."""
+    """Iterate for answer pieces as the model writes them; afterwards ``.result`` is the :class:`Answer`."""
 
-    def __init__(
-        self,
-        question: str,
-        backend: "AnswerBackend",
-        documents: list["Document"],
-        retrieve_ms: float,
-        chain: str = "stuff",
-        checker: "SupportChecker | None" = None,
-    ) -> None:
+    def __init__(self, runnable: "Runnable[dict[str, Any], dict[str, Any]]", question: str,
+                 config: "RunnableConfig | None" = None) -> None:
+        from langchain_core.runnables.config import ensure_config
+
+        from rag_app.pipeline import STREAMED
+
         self.question = question
-        self.chain = chain
-        self.checker = checker
-        self.backend = backend
-        self.documents = documents
-        self.sources = [Source.from_document(d) for d in documents]
-        self._retrieve_ms = retrieve_ms
         self.result: Answer | None = None
-        self.on_done: Callable[[Answer], None] | None = None
+        self._runnable = runnable
+        config = ensure_config(config)
+        self._config = {**config, "metadata": {**config.get("metadata", {}), STREAMED: True}}
+
+    @property
+    def sources(self) -> list[Source]:
+        """The sources, once the answer is complete."""
+        return self.result.sources if self.result else []
 
     def __iter__(self) -> Iterator[str]:
-        from chains import BackendError, combine
-
-        pieces: list[str] = []
-        t0 = time.perf_counter()
-        support: Support | None = self.checker.not_in_documents(self.documents) if self.checker else None
-        try:
-            stream = [support.cited_text] if support else combine.stream(self.backend, self.question, self.documents, self.chain)
-            for piece in stream:
-                pieces.append(piece)
-                yield piece
-        except BackendError as exc:
-            raise LLMError(str(exc)) from None
-        generate_ms = (time.perf_counter() - t0) * 1000
-        text = "".join(pieces).strip()
-        if support is None and self.checker is not None:
-            text, support = self.checker.finish(self.question, text, self.documents)
-        self.result = Answer(
-            question=self.question,
-            answer=text,
-            sources=self.sources,
-            timings_ms={"retrieve": self._retrieve_ms, "generate": generate_ms},
-            llm=self.backend.describe(),
-            documents=self.documents,
-            support=support,
-        )
-        if self.on_done is not None:
-            self.on_done(self.result)
+        for chunk in self._runnable.stream({"question": self.question}, self._config):
+            if "token" in chunk:
+                yield chunk["token"]
+            if "answer" in chunk:
+                self.result = chunk["answer"]

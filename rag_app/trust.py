@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from chains import AnswerBackend
+    from chains.llm import LLM
     from chains.support import SupportChecker
     from rag_app.config import Settings
     from rag_app.embeddings import Embedder
@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 #: measured with bench/calibrate_relevance.py on the shared SQuAD and Python FAQ sets (keeps
 #: 99.7% of answerable questions; catches 30% of answer-removed and 94% of off-topic ones).
 CALIBRATED_MIN_RELEVANCE = {"minilm:all-MiniLM-L6-v2": 0.3}
-#: Backends whose wholly unsupported answers are replaced by quotes under RAG_UNSUPPORTED=auto.
-FALLBACK_BACKENDS = frozenset({"local"})
 
 
 def min_relevance(settings: "Settings", embedder: "Embedder") -> float:
@@ -30,18 +28,19 @@ def min_relevance(settings: "Settings", embedder: "Embedder") -> float:
     return float(settings.min_relevance)
 
 
-def unsupported_mode(settings: "Settings", backend: "AnswerBackend") -> str:
+def unsupported_mode(settings: "Settings", llm: "LLM") -> str:
+    """``auto``: quotes instead of a wholly unsupported answer for models known to invent."""
     if settings.unsupported != "auto":
         return settings.unsupported
-    return "fallback" if backend.name in FALLBACK_BACKENDS else "flag"
+    return "fallback" if llm.quotes_when_unsupported else "flag"
 
 
-def make_checker(settings: "Settings", embedder: "Embedder", backend: "AnswerBackend") -> "SupportChecker":
+def make_checker(settings: "Settings", embedder: "Embedder", llm: "LLM") -> "SupportChecker":
     from chains.support import SupportChecker
 
     return SupportChecker(
         embedder.embed_documents,
         threshold=settings.support_threshold,
-        mode=unsupported_mode(settings, backend),
+        mode=unsupported_mode(settings, llm),
         min_relevance=min_relevance(settings, embedder),
     )

@@ -1,10 +1,11 @@
 """Tokens and cost of a query: count with the backend's own tokenizer, price with an editable table.
 
-- OpenAI models: tiktoken (offline encodings, :mod:`loaders.tokens`) with the
-  model's encoding; when the server reports usage, that is recorded instead and
-  the estimate's relative error is kept beside it.
-- Local GGUF models: the model's tokenizer (``LocalBackend.count_tokens``).
-- Everything else (extractive, fake, plugins): a ``cl100k_base`` estimate.
+- When the chat model reports ``usage_metadata`` (OpenAI-compatible servers,
+  llama.cpp, transformers, most LangChain providers), that is recorded, and our
+  own count's relative error is kept beside it.
+- Otherwise the model's own tokenizer (tiktoken with the model's encoding for
+  OpenAI models, the GGUF vocabulary for local ones), else a ``cl100k_base``
+  estimate (extractive, plugins).
 
 Prices come from ``prices.json`` shipped with the package (USD per million
 tokens, with the date they were taken), merged with the user's file named by
@@ -26,12 +27,11 @@ from rag_app.errors import ConfigError
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
-    from chains import AnswerBackend
+    from chains.llm import LLM
     from rag_app.config import Settings
     from rag_app.results import Answer
 
 DEFAULT_PRICES = Path(__file__).with_name("prices.json")
-FALLBACK_ENCODING = "cl100k_base"
 #: Chat-format overhead per message and for the reply (OpenAI's published counting recipe).
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REPLY = 3
@@ -107,17 +107,6 @@ class PriceTable:
         return self.local_cost_per_hour * generate_ms / 3.6e6
 
 
-def encoding_for(model: str, prices: PriceTable | None = None) -> str:
-    """The tiktoken encoding of an OpenAI model (o200k for the 4o/4.1/5/o-series)."""
-    price = prices.chat_price(model) if prices else None
-    if price and price.get("encoding"):
-        return str(price["encoding"])
-    bare = model.split(":")[1] if model.startswith("ft:") else model
-    if bare.startswith(("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4", "chatgpt-4o")):
-        return "o200k_base"
-    return FALLBACK_ENCODING
-
-
 # --- counting ----------------------------------------------------------------------------
 
 @dataclass
@@ -140,72 +129,42 @@ class Usage:
         return data
 
 
-def _tiktoken_counter(encoding: str) -> Callable[[str], int]:
-    from loaders.tokens import count_tokens
-
-    return lambda text: count_tokens(text, encoding)
-
-
-def token_counter(backend: "AnswerBackend", prices: PriceTable | None = None) -> tuple[Callable[[str], int], str]:
-    """A function counting tokens as ``backend``'s model does, and what it is called."""
-    from chains.backend import AnswerBackend
-
-    describe = backend.describe()
-    if describe.startswith("openai:"):
-        encoding = encoding_for(describe.split(":", 1)[1], prices)
-        return _tiktoken_counter(encoding), f"tiktoken:{encoding}"
-    # The base class counts with cl100k; only a backend's own override is its model's tokenizer.
-    if type(backend).count_tokens is not AnswerBackend.count_tokens:
-        return backend.count_tokens, "model tokenizer"
-    return _tiktoken_counter(FALLBACK_ENCODING), f"estimate:{FALLBACK_ENCODING}"
-
-
-def _reported(backend: "AnswerBackend") -> tuple[int, int] | None:
-    usage = getattr(backend, "last_usage", None)
-    if usage is None:
-        return None
-    get = usage.get if isinstance(usage, dict) else lambda key: getattr(usage, key, None)
-    prompt, completion = get("prompt_tokens"), get("completion_tokens")
-    if prompt is None or completion is None:
-        return None
-    return int(prompt), int(completion)
-
-
 def measure(
-    backend: "AnswerBackend",
+    llm: "LLM",
     question: str,
     documents: Sequence["Document"],
     answer: str,
     generate_ms: float,
     prices: PriceTable,
+    reported: dict[str, int] | None = None,
 ) -> Usage:
-    """Tokens and cost of one answered question."""
-    from chains.prompt import format_context, qa_messages
+    """Tokens and cost of one answered question.
 
-    count, counted_by = token_counter(backend, prices)
+    ``reported`` is the chat model's ``usage_metadata`` (``input_tokens``,
+    ``output_tokens``): when the model reports it, it is what counts, and our own
+    count's relative error is kept beside it.
+    """
+    from chains.prompt import format_context
+
+    count, counted_by = llm.count_tokens, llm.counted_by
     context_tokens = count(format_context(documents)) if documents else 0
-    messages = qa_messages(question, documents)
-    prompt_tokens = sum(count(m["content"]) + TOKENS_PER_MESSAGE for m in messages) + TOKENS_PER_REPLY
+    messages = llm.prompt(question, documents)
+    prompt_tokens = sum(count(m.text) + TOKENS_PER_MESSAGE for m in messages) + TOKENS_PER_REPLY
     completion_tokens = count(answer) if answer else 0
     estimate_error = None
-    reported = _reported(backend)
-    if reported is not None:
-        backend.last_usage = None  # type: ignore[attr-defined]  # consumed: never reuse it for another call
+    if reported and reported.get("input_tokens") is not None and reported.get("output_tokens") is not None:
+        theirs = int(reported["input_tokens"]) + int(reported["output_tokens"])
         ours = prompt_tokens + completion_tokens
-        theirs = sum(reported)
         estimate_error = (ours - theirs) / theirs if theirs else None
-        prompt_tokens, completion_tokens = reported
+        prompt_tokens, completion_tokens = int(reported["input_tokens"]), int(reported["output_tokens"])
         counted_by = "provider"
-    describe = backend.describe()
     cost: float | None
-    if describe.startswith("openai:"):
-        cost = prices.chat_cost(describe.split(":", 1)[1], prompt_tokens, completion_tokens)
-    elif describe.startswith("local:"):
-        cost = prices.local_cost(generate_ms)
-    elif not backend.generative or describe in {"fake", "extractive"} or describe.startswith("fake"):
+    if llm.billing == "free" or not llm.generative:
         cost = 0.0
+    elif llm.billing == "local":
+        cost = prices.local_cost(generate_ms)
     else:
-        cost = None
+        cost = prices.chat_cost(llm.model_name or "", prompt_tokens, completion_tokens)
     return Usage(prompt_tokens, context_tokens, completion_tokens, counted_by, cost, estimate_error)
 
 
@@ -214,19 +173,27 @@ def _prices_cached(user_file: str, local_cost_per_hour: float) -> PriceTable:
     return PriceTable.load(user_file or None, local_cost_per_hour)
 
 
-def account(settings: "Settings", answer: "Answer", backend: "AnswerBackend", streamed: bool = False) -> None:
-    """Attach :class:`Usage` to ``answer`` and record the query in the ledger.
+def meter(settings: "Settings") -> Callable[["LLM", "Answer", dict[str, int] | None], Usage]:
+    """``(llm, answer, reported) -> Usage`` priced with the settings' price table."""
 
-    Accounting never fails a query: a broken price file or a read-only ledger
-    gives a warning and the answer stands.
-    """
-    try:
+    def measure_answer(llm: "LLM", answer: "Answer", reported: dict[str, int] | None) -> Usage:
         prices = _prices_cached(settings.prices_file, settings.local_cost_per_hour)
-        usage = measure(backend, answer.question, answer.documents, answer.answer, answer.timings_ms.get("generate", 0.0), prices)
-        answer.usage = usage.to_dict()
-        if settings.ledger:
-            from rag_app.ledger import Ledger
+        return measure(llm, answer.question, answer.documents, answer.answer,
+                       answer.timings_ms.get("generate", 0.0), prices, reported)
 
-            Ledger(settings.persist_path / Ledger.FILE).record(answer, usage, streamed=streamed)
-    except Exception as exc:  # noqa: BLE001 - bookkeeping must not cost the user their answer
-        warnings.warn(f"query not recorded in the ledger: {exc}", stacklevel=3)
+    return measure_answer
+
+
+def ledger_recorder(settings: "Settings") -> Callable[["Answer", bool], None]:
+    """Appends an answered query (its usage already counted) to the ledger, if it is on."""
+
+    def record(answer: "Answer", streamed: bool) -> None:
+        if not settings.ledger or not answer.usage:
+            return
+        from rag_app.ledger import Ledger
+
+        fields = {k: answer.usage.get(k) for k in ("prompt_tokens", "context_tokens", "completion_tokens",
+                                                   "counted_by", "cost", "estimate_error")}
+        Ledger(settings.persist_path / Ledger.FILE).record(answer, Usage(**fields), streamed=streamed)
+
+    return record

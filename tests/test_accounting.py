@@ -88,7 +88,7 @@ def test_every_query_and_stream_lands_in_the_ledger(make_app, corpus: Path, caps
     app = make_app(llm="extractive")
     app.reindex([corpus])
     answer = app.query("How long does a full charge take?", k=3)
-    app.query("What does error code E01 mean?", k=2)
+    second = app.query("What does error code E01 mean?", k=2)
     streaming = app.stream("aluminium frame warranty", k=2)
     "".join(streaming)
     assert answer.usage["counted_by"] == "estimate:cl100k_base" and answer.usage["cost"] == 0.0
@@ -97,7 +97,9 @@ def test_every_query_and_stream_lands_in_the_ledger(make_app, corpus: Path, caps
     assert answer.usage["context_tokens"] == count_tokens(format_context(answer.documents))
     assert answer.usage["completion_tokens"] == count_tokens(answer.answer)
     rows = Ledger(Path(app.settings.persist_dir) / "ledger.sqlite3").rows()
-    assert [(r["backend"], r["k"], r["streamed"]) for r in rows] == [("extractive", 3, 0), ("extractive", 2, 0), ("extractive", 2, 1)]
+    # k: the passages the model was given (overlapping chunks of one file are merged into one)
+    assert [(r["backend"], r["streamed"]) for r in rows] == [("extractive", 0), ("extractive", 0), ("extractive", 1)]
+    assert [r["k"] for r in rows] == [len(answer.sources), len(second.sources), len(streaming.result.sources)]
     assert all(r["retrieve_ms"] > 0 and r["context_tokens"] > 0 and r["cost"] == 0.0 for r in rows)
     assert "question" not in rows[0]  # the ledger keeps numbers, not what people asked
 
@@ -210,9 +212,12 @@ def test_local_backend_counts_with_its_own_tokenizer(make_app, corpus: Path):
     app = make_app(llm="local", max_tokens=24)
     app.reindex([corpus])
     answer = app.query("How long is the warranty on an aluminium frame?", k=2)
-    backend = app.llm()
-    assert answer.usage["counted_by"] == "model tokenizer" and answer.usage["cost"] == 0.0
-    assert answer.usage["completion_tokens"] == backend.count_tokens(answer.answer)  # type: ignore[attr-defined]
+    llm = app.llm()
+    # llama.cpp reports its own token counts (usage_metadata); ours, with the GGUF vocabulary, is kept beside them
+    assert answer.usage["counted_by"] == "provider" and answer.usage["cost"] == 0.0
+    generated = answer.support.generated or answer.answer  # the quotes fallback may have replaced it
+    assert abs(answer.usage["completion_tokens"] - llm.count_tokens(generated)) <= 2
+    assert answer.usage["estimate_error"] is not None and abs(answer.usage["estimate_error"]) < 0.2
     assert answer.usage["prompt_tokens"] > answer.usage["context_tokens"] > 0
 
 

@@ -45,7 +45,7 @@ def test_every_documented_backend_resolves_or_names_its_install_command(name):
         create_llm(name)
 
 
-@pytest.mark.parametrize("name, module, extra", [("openai", "openai", "openai"), ("azure", "openai", "openai"), ("ollama", "langchain_ollama", "ollama")])
+@pytest.mark.parametrize("name, module, extra", [("openai", "langchain_openai", "openai"), ("azure", "langchain_openai", "openai"), ("ollama", "langchain_ollama", "ollama")])
 def test_a_missing_optional_package_is_a_one_line_install_hint(name, module, extra, monkeypatch):
     monkeypatch.setitem(sys.modules, module, None)  # what `import` sees when the package is absent
     with pytest.raises(MissingDependency) as info:

@@ -261,7 +261,7 @@ def test_fine_tuning_the_real_smollm2(tmp_path: Path, tmp_path_factory: pytest.T
     card = json.loads((result.output / "model_card.json").read_text())
     assert card["base"] == "smollm2" and card["prompt_format"]["kind"] == "chat_template"
     backend = create_llm(f"hf:{result.output}", BackendOptions(max_tokens=24, threads=2))
-    assert backend.prompt("Hi", []).endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+    assert backend.chat_model.render(backend.prompt("Hi", [])).endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     assert backend.answer("How long is the warranty on a carbon frame?", []).strip()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from chains import combine
+from chains.passages import merge_overlapping
 from rag_app import ConfigError
 from rag_app.cli import main
 
@@ -111,13 +112,15 @@ def test_mmr_and_hybrid_together_is_a_usage_error(app):
 
 
 def test_map_reduce_asks_each_passage_then_combines(app):
-    app.query("battery charge", k=3)
-    backend = app.llm()
-    assert [n for _, n in backend.calls] == [3]
-    backend.calls.clear()
+    stuffed = app.query("battery charge", k=3)
+    model = app.llm().model
+    assert [n for _, n in model.calls] == [len(stuffed.sources)]
+    model.calls.clear()
     answer = app.query("battery charge", k=3, chain="map_reduce")
-    assert [n for _, n in backend.calls] == [1, 1, 1, 3]
-    assert len(answer.sources) == 3 and answer.answer.startswith("Fake answer")
+    passages = len(answer.sources)
+    assert passages == len(stuffed.sources) >= 2  # three chunks, overlapping ones of one file merged
+    assert [n for _, n in model.calls] == [1] * passages + [passages]
+    assert answer.answer.startswith("Fake answer")
 
 
 def test_map_reduce_with_extractive_keeps_the_cited_sentence(make_app, corpus):
@@ -131,14 +134,14 @@ def test_prompt_is_cut_to_the_context_window_dropping_lowest_ranked_first(make_a
     question = "How long is the warranty on an aluminium frame?"
     wide = make_app()
     wide.reindex([corpus])
-    ranked = wide.retrieve(question, k=4)
+    ranked = merge_overlapping(wide.retrieve(question, k=4))  # the passages the model is offered
     backend = wide.llm()
     two, three = (combine.prompt_tokens(backend, question, ranked[:n]) for n in (2, 3))
     assert two < three
     narrow = make_app(context_window=50 + (two + three) // 2, max_tokens=50)
     answer = narrow.query(question, k=4)
     assert [s.chunk_id for s in answer.sources] == ids(ranked[:2])  # the two best, in order
-    assert narrow.llm().calls[-1][1] == 2
+    assert narrow.llm().model.calls[-1][1] == 2
     streamed = narrow.stream(question, k=4)
     assert "".join(streamed) and [s.chunk_id for s in streamed.sources] == ids(ranked[:2])
 
@@ -206,5 +209,5 @@ def test_local_model_budget_uses_its_own_tokenizer_and_never_overflows(make_app,
     assert 1 <= len(answer.sources) < 8
     used = combine.prompt_tokens(backend, answer.question, answer.documents)
     assert used <= 512 - 32
-    one_more = app.retrieve(answer.question, k=len(answer.sources) + 1)
+    one_more = merge_overlapping(app.retrieve(answer.question, k=8))[: len(answer.sources) + 1]
     assert combine.prompt_tokens(backend, answer.question, one_more) > 512 - 32  # the next chunk would not have fit

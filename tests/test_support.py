@@ -125,7 +125,7 @@ def test_a_partly_supported_answer_is_shown_marked_in_every_mode():
 def test_irrelevant_question_is_answered_without_calling_the_backend(make_app, corpus: Path):
     app = make_app(min_relevance="0.99")
     app.reindex([corpus])
-    backend = app.llm()
+    backend = app.llm().model
     answer = app.query("battery storage")
     assert answer.answer == NOT_IN_DOCUMENTS_TEXT and answer.support.action == "not_in_documents"
     streaming = app.stream("battery storage")
@@ -136,7 +136,7 @@ def test_irrelevant_question_is_answered_without_calling_the_backend(make_app, c
 
     relevant = make_app(min_relevance="0")
     relevant.query("battery storage")
-    assert len(relevant.llm().calls) == 1
+    assert len(relevant.llm().model.calls) == 1
 
 
 def test_streaming_and_query_agree_on_support(make_app, corpus: Path):
@@ -163,10 +163,10 @@ def test_auto_mode_falls_back_only_for_the_local_model(make_app):
     assert unsupported_mode(app.settings, app.llm("fake")) == "flag"
     assert unsupported_mode(app.settings.with_overrides(unsupported="drop"), app.llm("fake")) == "drop"
 
-    class Local:
-        name = "local"
+    from chains import LLM
 
-    assert unsupported_mode(app.settings, Local()) == "fallback"  # type: ignore[arg-type]
+    inventive = LLM(label="local:tiny.gguf", quotes_when_unsupported=True)  # what the local factory sets
+    assert unsupported_mode(app.settings, inventive) == "fallback"
     assert min_relevance(app.settings, app.embedder) == 0.0  # not calibrated for fake embeddings
 
 
@@ -251,6 +251,6 @@ def test_real_minilm_flags_a_wrong_number_and_skips_the_llm_for_irrelevant_quest
         assert check.check(question, "Frames are painted by Picasso in Madrid.", documents).status == "unsupported"
 
         answer = app.query("What is the capital of Peru?")
-        assert answer.support.status == "not_in_documents" and app.llm().calls == []
+        assert answer.support.status == "not_in_documents" and app.llm().model.calls == []
         app.query(question)
-        assert len(app.llm().calls) == 1
+        assert len(app.llm().model.calls) == 1

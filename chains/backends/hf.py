@@ -15,8 +15,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from chains.backend import AnswerBackend
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import PrivateAttr
+
 from chains.hf_format import PromptFormat, question_messages, read_card
+from chains.llm import LLM
 from chains.hf_models import OFFLINE_BASE, resolve_model
 from chains.registry import BackendError, BackendOptions, MissingDependency, register_llm
 
@@ -63,82 +69,116 @@ def load_model(model_dir: str, *, threads: int | None = None) -> tuple[Any, Any]
     return model, tokenizer
 
 
-class HFBackend(AnswerBackend):
-    """Greedy (or sampled, with temperature > 0) generation with transformers."""
+class HFChat(BaseChatModel):
+    """Greedy (or sampled, with temperature > 0) generation with transformers, as a chat model.
 
-    name = "hf"
+    Messages are rendered in the model's recorded :class:`PromptFormat`; the window is
+    fitted by the pipeline before the call, so the model sees every passage it cites.
+    """
 
-    def __init__(self, model_dir: str, options: BackendOptions) -> None:
-        self.model_dir = model_dir
-        self.options = options
-        self.model, self.tokenizer = load_model(model_dir, threads=options.threads)
-        card = read_card(model_dir)
+    model_dir: str
+    max_tokens: int = 160
+    temperature: float = 0.0
+    threads: int | None = None
+    _model: Any = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
+    _format: Any = PrivateAttr(default=None)
+    _stop_ids: list[int] = PrivateAttr(default_factory=list)
+
+    def model_post_init(self, context: Any) -> None:
+        self._model, self._tokenizer = load_model(self.model_dir, threads=self.threads)
+        card = read_card(self.model_dir)
         if card.get("prompt_format"):
-            self.format = PromptFormat.from_dict(card["prompt_format"])
+            self._format = PromptFormat.from_dict(card["prompt_format"])
         else:
-            self.format = PromptFormat.for_tokenizer(self.tokenizer)
+            self._format = PromptFormat.for_tokenizer(self._tokenizer)
         # The chat template's end-of-turn token ends an answer as well as the tokenizer's EOS.
-        stop = {self.tokenizer.eos_token_id}
-        end_of_turn = self.tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in self.tokenizer.get_vocab() else None
+        stop = {self._tokenizer.eos_token_id}
+        vocab = self._tokenizer.get_vocab()
+        if "<|im_end|>" in vocab:
+            stop.add(self._tokenizer.convert_tokens_to_ids("<|im_end|>"))
         stop.discard(None)
-        if end_of_turn is not None:
-            stop.add(end_of_turn)
         self._stop_ids = sorted(stop)
 
-    def prompt(self, question: str, documents: Sequence["Document"]) -> str:
-        """The exact text the model reads, documents dropped from the end until it fits."""
-        documents = list(documents)
-        budget = max(self.options.context_window - self.options.max_tokens, 64)
-        while True:
-            text = self.format.prompt(self.tokenizer, question_messages(question, documents))
-            if not documents or self.count_tokens(text) <= budget:
-                return text
-            documents.pop()
+    @property
+    def _llm_type(self) -> str:
+        return "hf"
 
-    def _generate_kwargs(self, question: str, documents: Sequence["Document"]) -> dict[str, Any]:
-        inputs = self.tokenizer(self.prompt(question, documents), return_tensors="pt", add_special_tokens=False)
+    @property
+    def model_name(self) -> str:
+        return self.model_dir
+
+    @property
+    def prompt_format(self) -> PromptFormat:
+        return self._format
+
+    def render(self, messages: list[BaseMessage]) -> str:
+        """The exact text the model reads."""
+        from chains.backends.local import chat_messages
+
+        return self._format.prompt(self._tokenizer, chat_messages(messages))
+
+    def _generate_kwargs(self, messages: list[BaseMessage]) -> dict[str, Any]:
+        inputs = self._tokenizer(self.render(messages), return_tensors="pt", add_special_tokens=False)
         kwargs: dict[str, Any] = dict(
             **inputs,
-            max_new_tokens=self.options.max_tokens,
+            max_new_tokens=self.max_tokens,
             eos_token_id=self._stop_ids,
-            pad_token_id=self.tokenizer.pad_token_id,
+            pad_token_id=self._tokenizer.pad_token_id,
         )
-        if self.options.temperature > 0:
-            kwargs.update(do_sample=True, temperature=self.options.temperature)
+        if self.temperature > 0:
+            kwargs.update(do_sample=True, temperature=self.temperature)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if self.format.kind == "plain":  # an untuned base model may carry on with the next turn
-            kwargs.update(stop_strings=[STOP_TEXT], tokenizer=self.tokenizer)
+        if self._format.kind == "plain":  # an untuned base model may carry on with the next turn
+            kwargs.update(stop_strings=[STOP_TEXT], tokenizer=self._tokenizer)
         return kwargs
 
-    def answer(self, question: str, documents: Sequence["Document"]) -> str:
+    def _usage(self, prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+        return {"input_tokens": prompt_tokens, "output_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens}
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         import torch
 
-        kwargs = self._generate_kwargs(question, documents)
+        request = self._generate_kwargs(messages)
         with torch.inference_mode():
-            output = self.model.generate(**kwargs)
-        new = output[0, kwargs["input_ids"].shape[1]:]
-        return self._clean(self.tokenizer.decode(new, skip_special_tokens=True))
+            output = self._model.generate(**request)
+        prompt_tokens = int(request["input_ids"].shape[1])
+        new = output[0, prompt_tokens:]
+        text = self._clean(self._tokenizer.decode(new, skip_special_tokens=True))
+        message = AIMessage(content=text, usage_metadata=self._usage(prompt_tokens, int(new.shape[0])),
+                            response_metadata={"model_name": self.model_dir})
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def stream(self, question: str, documents: Sequence["Document"]) -> Iterator[str]:
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        for piece in self._pieces(messages):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+
+    def _pieces(self, messages: list[BaseMessage]) -> Iterator[str]:
         import torch
         from transformers import TextIteratorStreamer
 
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = self._generate_kwargs(question, documents)
+        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        request = self._generate_kwargs(messages)
         failure: list[BaseException] = []
 
         def run() -> None:
             try:
                 with torch.inference_mode():
-                    self.model.generate(**kwargs, streamer=streamer)
+                    self._model.generate(**request, streamer=streamer)
             except BaseException as exc:  # surfaced in the caller's thread below
                 failure.append(exc)
                 streamer.end()
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        hold = len(STOP_TEXT) if self.format.kind == "plain" else 0
+        hold = len(STOP_TEXT) if self._format.kind == "plain" else 0
         text, sent, stopped = "", 0, False
         for piece in streamer:
             text += piece
@@ -163,18 +203,37 @@ class HFBackend(AnswerBackend):
     def _clean(text: str) -> str:
         return text.split(STOP_TEXT)[0].strip()
 
-    def count_tokens(self, text: str) -> int:
+    def get_num_tokens(self, text: str) -> int:
         """Tokens of ``text`` under this model's own tokenizer."""
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def describe(self) -> str:
-        return f"hf:{self.model_dir}"
+
+def hf_prompt(question: str, documents: Sequence["Document"]) -> list[BaseMessage]:
+    """The user turn the model was trained on: the bare question, or with numbered passages."""
+    return [HumanMessage(content=m["content"]) for m in question_messages(question, documents)]
+
+
+def hf_llm(model_dir: str, options: BackendOptions) -> LLM:
+    chat = HFChat(model_dir=model_dir, max_tokens=options.max_tokens, temperature=options.temperature,
+                  threads=options.threads)
+    return LLM(
+        label=f"hf:{model_dir}",
+        chat_model=chat,
+        provider="hf",
+        model_name=model_dir,
+        context_window=options.context_window,
+        max_tokens=options.max_tokens,
+        # The format's own wrapping (system prompt, template tokens) counts against the window too.
+        tokenizer=chat.get_num_tokens,
+        billing="local",
+        prompt=hf_prompt,
+    )
 
 
 @register_llm("hf", description="Hugging Face model directory via transformers (fine-tuned models; default SmolLM2).", install_hint=INSTALL_HINT)
-def _hf(options: BackendOptions) -> AnswerBackend:
+def _hf(options: BackendOptions) -> LLM:
     import torch  # noqa: F401  (missing torch/transformers → the install hint)
     import transformers  # noqa: F401
 
-    return HFBackend(resolve_model(options.model), options)
+    return hf_llm(resolve_model(options.model), options)
 
