@@ -23,16 +23,19 @@ def _lines(document: "Document") -> tuple[int, int] | None:
     return int(start), int(end)
 
 
+#: Shorter shared text than this is a coincidence ("." or "the"), not chunk overlap.
+MIN_OVERLAP = 8
+
+
 def join_text(first: str, second: str) -> str:
     """``first`` followed by what ``second`` adds beyond their shared overlap."""
-    probe = second[: min(len(second), 40)]
-    at = first.find(probe) if probe else -1
-    while at != -1:
-        if second.startswith(first[at:]):
-            return first[:at] + second
-        at = first.find(probe, at + 1)
     if second in first:
         return first
+    if first in second:
+        return second
+    for size in range(min(len(first), len(second)), MIN_OVERLAP - 1, -1):
+        if first.endswith(second[:size]):
+            return first + second[size:]
     return f"{first.rstrip()}\n{second.lstrip()}"
 
 

@@ -57,6 +57,8 @@ _MARKER = re.compile(r"[ \t]*\[(?:\d+(?:\s*[,;\-–]\s*\d+)*|\?|unsupported)\]")
 _PREAMBLE = re.compile(
     r"^\s*(?:the\s+)?(?:short\s+)?answer(?:\s+to\s+(?:this|the|your)\s+question)?\s*(?:is\s*:?|:)\s*", re.I
 )
+#: A list marker ("1.", "2)", "-", "a.") says nothing: it is neither supported nor not.
+_LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,3}[.)]|[-*•]|\(?[a-zA-Z][.)])\s*")
 _ABSTAIN = re.compile(
     r"^\W*(?:i\s+(?:don'?t|do\s+not|cannot|can'?t)\s+(?:know|answer|find|tell)"
     r"|(?:the\s+)?(?:documents?|context|passages?|sources?)\s+(?:do|does)\s+not\s+(?:say|contain|mention|answer))",
@@ -351,7 +353,7 @@ class SupportChecker:
         question_words = set(content_words(question))
         claims: list[_Claim | None] = []
         for _, _, text in pieces:
-            core = _PREAMBLE.sub("", text)
+            core = _PREAMBLE.sub("", _LIST_MARKER.sub("", text, count=1))
             words = set(content_words(core))
             if not words:
                 claims.append(None)  # "Yes." or "The answer is:" claims nothing

@@ -68,5 +68,7 @@ def _openai(options: BackendOptions) -> LLM:
         timeout=options.timeout,
         max_retries=options.max_retries,
         stream_usage=True,
+        # OpenAI-compatible servers (llama.cpp, older vLLM) know only max_tokens, not max_completion_tokens.
+        extra_body={"max_tokens": options.max_tokens} if options.base_url else None,
     )
     return openai_llm(chat, options, "openai", model, key_setting="OPENAI_API_KEY", model_setting="RAG_OPENAI_MODEL")
