@@ -1,0 +1,55 @@
+"""Warm per-query latency of ``RagApp.query`` (extractive and local), for comparing two checkouts.
+
+    python bench/chain_overhead.py [--root CHECKOUT] [--queries 20] [--backends extractive,local]
+
+Indexes data/ once (MiniLM) into a temp dir, warms each backend with one query, then prints the
+median wall time of ``--queries`` queries per backend, as JSON. Run it for two checkouts in
+turns (A B A B) on the same machine to compare: ``--root`` picks the code under test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+QUESTIONS = [
+    "How long is the warranty on an aluminium frame?",
+    "What does error code E01 mean?",
+    "How long does a full charge take?",
+    "How should the battery be stored over winter?",
+    "Which service centres are open on Saturday?",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=str(Path(__file__).resolve().parent.parent))
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--backends", default="extractive,local")
+    args = parser.parse_args()
+    root = Path(args.root).resolve()
+    sys.path.insert(0, str(root))
+    from rag_app import RagApp, Settings
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        app = RagApp(Settings(), persist_dir=str(Path(tmp) / "idx"), ledger=False)
+        app.reindex([root / "data"])
+        for backend in args.backends.split(","):
+            app.query(QUESTIONS[0], llm=backend)  # load the model outside the timings
+            times = []
+            for i in range(args.queries):
+                started = time.perf_counter()
+                app.query(QUESTIONS[i % len(QUESTIONS)], llm=backend)
+                times.append((time.perf_counter() - started) * 1000)
+            out[backend] = round(statistics.median(times), 2)
+    print(json.dumps({"root": root.name, "median_ms": out}))
+
+
+if __name__ == "__main__":
+    main()
