@@ -30,15 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import SAMPLE_QUESTIONS  # noqa: E402
 from rag_app import RagApp, Settings  # noqa: E402
 
-QUESTIONS = [
-    "How long is the warranty on an aluminium frame?",
-    "What does error code E01 mean?",
-    "How long does a full charge take?",
-    "How should the battery be stored over winter?",
-    "Which service centres are open on Saturday?",
-]
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
@@ -65,11 +59,11 @@ def start_server() -> tuple[subprocess.Popen, str]:
 
 
 def latency(app: RagApp, llm: str, queries: int) -> float:
-    app.query(QUESTIONS[0], llm=llm)  # warm: model loaded, caches filled
+    app.query(SAMPLE_QUESTIONS[0], llm=llm)  # warm: model loaded, caches filled
     times = []
     for i in range(queries):
         started = time.perf_counter()
-        app.query(QUESTIONS[i % len(QUESTIONS)], llm=llm)
+        app.query(SAMPLE_QUESTIONS[i % len(SAMPLE_QUESTIONS)], llm=llm)
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000
 

@@ -17,15 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-QUESTIONS = [
-    "How long is the warranty on an aluminium frame?",
-    "What does error code E01 mean?",
-    "How long does a full charge take?",
-    "How should the battery be stored over winter?",
-    "Which service centres are open on Saturday?",
-]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(Path(__file__).resolve().parent.parent))
@@ -33,7 +24,9 @@ def main() -> None:
     parser.add_argument("--backends", default="extractive,local")
     args = parser.parse_args()
     root = Path(args.root).resolve()
-    sys.path.insert(0, str(root))
+    from common import SAMPLE_QUESTIONS as QUESTIONS
+
+    sys.path.insert(0, str(root))  # after common's own insert: the code under test wins
     from rag_app import RagApp, Settings
 
     out: dict[str, float] = {}

@@ -17,6 +17,16 @@ EVALDATA = Path(os.environ.get("RAG_EVALDATA", ROOT.parent / "shared" / "evaldat
 sys.path.insert(0, str(ROOT))  # run the code of this checkout
 
 
+#: Questions about data/ that the latency benchmarks ask in turn.
+SAMPLE_QUESTIONS = [
+    "How long is the warranty on an aluminium frame?",
+    "What does error code E01 mean?",
+    "How long does a full charge take?",
+    "How should the battery be stored over winter?",
+    "Which service centres are open on Saturday?",
+]
+
+
 def corpus_dir(name: str) -> Path:
     path = EVALDATA / name / "corpus"
     if not path.is_dir():
