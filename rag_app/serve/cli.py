@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 from typing import Any, Callable
@@ -73,9 +74,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             create_app(service), log_level="info", access_log=not args.quiet,
             timeout_graceful_shutdown=args.shutdown_timeout, server_header=False,
         )
+        # uvicorn re-raises SIGINT/SIGTERM once it has shut down; with a handler of
+        # ours in place that ends here, so the service closes and the exit code is 0.
+        previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             uvicorn.Server(config).run(sockets=[sock])
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             sock.close()
             service.close()
+    print("rag-app serve: stopped", file=sys.stderr, flush=True)
     return EXIT_OK
