@@ -116,6 +116,12 @@ class RagService:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reindex")
         self._writer: RagApp | None = None  # created and used on the worker thread only
         self.started = time.time()
+        self._ledger: Any = None
+        if s.ledger:
+            from rag_app.ledger import Ledger
+
+            s.persist_path.mkdir(parents=True, exist_ok=True)
+            self._ledger = Ledger(s.persist_path / Ledger.FILE).hold()  # cheap ledger rows while we run
 
     # --- start-up ----------------------------------------------------------------------
 
@@ -248,6 +254,9 @@ class RagService:
             self._writer.stop()
         self._worker.submit(self._close_writer)
         self._worker.shutdown(wait=True)
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
 
     def _close_writer(self) -> None:
         if self._writer is not None:
