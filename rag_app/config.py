@@ -116,6 +116,8 @@ class Settings:
             raise ConfigError(
                 f"RAG_CHUNK_OVERLAP must be between 0 and RAG_CHUNK_SIZE-1 ({self.chunk_size - 1}), got {self.chunk_overlap}"
             )
+        if self.max_request_bytes < 1 or self.max_question_chars < 1:
+            raise ConfigError("RAG_MAX_REQUEST_BYTES and RAG_MAX_QUESTION_CHARS must be at least 1")
         if self.unsupported not in {"auto", "flag", "fallback", "drop"}:
             raise ConfigError(f"RAG_UNSUPPORTED must be auto, flag, fallback or drop, got {self.unsupported!r}")
         if self.min_relevance != "auto":

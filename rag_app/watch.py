@@ -49,7 +49,10 @@ def run_watch(
     out: TextIO = sys.stderr,
 ) -> int:
     """Run ``run_once`` now and after every settled burst of changes under ``paths``."""
-    from watchfiles import watch
+    try:
+        from watchfiles import watch
+    except ImportError:
+        raise ConfigError("reindex --watch needs watchfiles: pip install 'rag-app[serve]'") from None
 
     ignore = [p.resolve() for p in ignore]
     roots = [p.resolve() for p in paths]

@@ -51,6 +51,36 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(tmp_path: Path):
     assert "rag-app serve: stopped" in server.output()
 
 
+def test_the_local_model_answers_concurrent_requests_in_turn(tmp_path: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    work, env = build_index(tmp_path, embeddings="fake")
+    server = start_server(work, env, "--llm", "local", "--quiet")
+    body = {"model": "local", "messages": [{"role": "user", "content": "How long is the warranty on an aluminium frame?"}]}
+
+    def plain(_: int) -> dict:
+        response = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=300)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def streamed(_: int) -> list[str]:
+        with httpx.stream("POST", f"{server.url}/v1/chat/completions", json={**body, "stream": True}, timeout=300) as r:
+            return [line for line in r.iter_lines() if line.startswith("data: ")]
+
+    try:
+        with ThreadPoolExecutor(4) as pool:  # four requests at once: two plain, two streamed
+            futures = [pool.submit(plain, 0), pool.submit(streamed, 0), pool.submit(plain, 1), pool.submit(streamed, 1)]
+            answers = [futures[0].result(), futures[2].result()]
+            events = [futures[1].result(), futures[3].result()]
+        assert server.process.poll() is None, server.output()
+    finally:
+        server.stop()
+    for answer in answers:
+        assert answer["model"] == "local" and answer["choices"][0]["message"]["content"] and answer["sources"]
+    for stream in events:
+        assert stream[-1] == "data: [DONE]" and '"sources"' in stream[-2]
+
+
 def _serve_fails(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     work, env = build_index(tmp_path, embeddings="fake")
     return subprocess.run(
