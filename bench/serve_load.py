@@ -75,8 +75,9 @@ def run_load(port: int, model: str, qs: list[str], clients: int, duration: float
     for thread in threads:
         thread.start()
     reindex: dict = {}
-    time.sleep(max(0.0, reindex_at))
-    if time.monotonic() < deadline:
+    if reindex_at >= 0:
+        time.sleep(reindex_at)
+    if reindex_at >= 0 and time.monotonic() < deadline:
         for path in sorted(p for p in corpus.iterdir() if p.is_file())[:5]:
             with path.open("a", encoding="utf-8") as f:
                 f.write(f"\n\nEdited for the load test at {time.time():.0f}: the reindex must embed this paragraph.\n")
