@@ -85,11 +85,12 @@ def run_watch(
     quiet_ms = max(50, int(debounce * 1000))
     try:
         say(f"watching {', '.join(str(p) for p in paths)} (debounce {debounce:g}s); SIGINT or SIGTERM stops it")
-        pending = not attempt()
-        retry_at = time.monotonic() + RETRY_S
+        # The first (empty) yield comes once the watcher is in place: the first run starts
+        # then, so a change made while it runs is seen, not lost.
+        pending, retry_at = True, 0.0
         for changes in watch(
             *paths, step=quiet_ms, debounce=max(quiet_ms * 10, 5000), stop_event=stopping,
-            rust_timeout=int(RETRY_S * 1000), yield_on_timeout=True, raise_interrupt=False,
+            rust_timeout=200, yield_on_timeout=True, raise_interrupt=False,
         ):
             if stopping.is_set():
                 break

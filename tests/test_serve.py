@@ -176,6 +176,8 @@ def test_bad_requests_get_a_message_and_never_a_traceback(server: Server):
         (httpx.get(f"{server.url}/nowhere", headers=server.headers(), timeout=10), 404, "Not Found"),
         (httpx.get(f"{server.url}/reindex/nope", headers=server.headers(), timeout=10), 404, "No reindex job"),
         (httpx.get(f"{server.url}/stats?by=week", headers=server.headers(), timeout=10), 400, "`by`"),
+        (httpx.get(f"{server.url}/stats?days=many", headers=server.headers(), timeout=10), 400, "days"),
+        (_post(server, "/reindex", content=b"[]"), 400, "JSON object"),
     ]
     for response, status, words in cases:
         assert response.status_code == status, (status, response.text)

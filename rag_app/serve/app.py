@@ -21,10 +21,12 @@ import json
 import logging
 import threading
 import time
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -44,6 +46,9 @@ PAGE_CSP = (
     "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
 )
 RETRIEVAL_FIELDS = ("k", "mmr", "hybrid", "fetch_k", "min_score", "where", "chain")
+#: Worker threads for blocking calls. Requests waiting for the local model's turn each hold one;
+#: with AnyIO's default of 40, a queue that long would hold up every other request too.
+WORKER_THREADS = 256
 
 
 class ApiError(Exception):
@@ -99,7 +104,7 @@ class ApiKeyMiddleware:
         await _error(401, message, "invalid_request_error", "invalid_api_key")(scope, receive, send)
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
+async def read_json(request: Request, limit: int, empty_ok: bool = False) -> dict[str, Any]:
     """The body as a JSON object; 413 past ``limit`` bytes, 400 when it is not a JSON object."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -109,6 +114,8 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         body += part
         if len(body) > limit:
             raise ApiError(413, f"Request body is over this server's limit of {limit} bytes (RAG_MAX_REQUEST_BYTES)")
+    if empty_ok and not body.strip():
+        return {}
     try:
         data = json.loads(bytes(body) or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -152,7 +159,15 @@ def create_app(service: RagService) -> FastAPI:
     """The FastAPI application serving ``service``."""
     settings = service.app.settings
     limit = settings.max_request_bytes
-    app = FastAPI(title="rag-app", version="1", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+        yield
+
+    app = FastAPI(title="rag-app", version="1", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.service = service
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, key=settings.api_key)
@@ -165,6 +180,11 @@ def create_app(service: RagService) -> FastAPI:
     async def _rag_error(_request: Request, exc: RagError) -> JSONResponse:
         status, kind, code = _status_of(exc)
         return _error(status, str(exc), kind, code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+        return _error(400, f"Invalid request: {problems}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -230,7 +250,7 @@ def create_app(service: RagService) -> FastAPI:
 
     @app.post("/reindex", status_code=202)
     async def reindex(request: Request) -> dict[str, Any]:
-        body = await read_json(request, limit) if int(request.headers.get("content-length") or 0) else {}
+        body = await read_json(request, limit, empty_ok=True)
         if set(body) - {"verify", "rebuild"}:
             raise ApiError(400, "POST /reindex takes {\"verify\": bool, \"rebuild\": bool}; it indexes the server's RAG_DATA paths")
         job = await run_in_threadpool(service.start_reindex, bool(body.get("verify")), bool(body.get("rebuild")))
