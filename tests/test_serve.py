@@ -221,6 +221,13 @@ def test_reindex_runs_in_the_background_reports_and_refuses_a_second_writer(serv
     assert "Another reindex" in busy.json()["error"]["message"]
     assert _post(server, "/reindex", {"paths": ["/etc"]}).status_code == 400
 
+    # A rebuild switches the server's queries to the new collection.
+    rebuilt = _wait_for_job(server, _post(server, "/reindex", {"rebuild": True}).json()["url"])
+    assert rebuilt["status"] == "done" and rebuilt["report"]["added"] == rebuilt["report"]["chunks"]
+    again = _post(server, "/query", {"question": "Where should I keep the bike over winter?"})
+    assert again.status_code == 200, again.text
+    assert any(s["source"].endswith("storage.md") for s in again.json()["sources"])
+
 
 def test_queries_keep_working_while_a_reindex_runs(server: Server):
     stop = threading.Event()

@@ -128,3 +128,13 @@ def test_messages_become_a_question_and_earlier_turns():
     for bad in ([], "hi", [{"content": "no role"}], [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]):
         with pytest.raises(BadRequest):
             split_messages(bad)
+
+
+def test_a_long_running_app_follows_another_writers_rebuild(make_app, corpus: Path):
+    reader = make_app()
+    reader.reindex([corpus])
+    before = reader.retrieve(QUESTION, k=2)
+    writer = make_app()  # same index: as the server's reindex worker, or `reindex --rebuild` elsewhere
+    writer.reindex([corpus], rebuild=True)  # switches collections and deletes the old one
+    after = reader.retrieve(QUESTION, k=2)
+    assert [d.page_content for d in after] == [d.page_content for d in before]
