@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
     p.add_argument("--rebuild", action="store_true", help="build a fresh index with the current settings, then switch to it")
     p.add_argument("--every", metavar="INTERVAL", help="reindex forever on this interval (30s, 15m, 1h)")
+    p.add_argument("--watch", action="store_true", help="reindex whenever files under the paths change, until SIGINT/SIGTERM")
+    p.add_argument("--debounce", type=float, default=1.0, metavar="SECONDS", help="with --watch: wait for changes to settle this long (default 1)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for another reindex to finish")
     p.add_argument("--strict", action="store_true", help="exit 5 when files were skipped")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -64,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     measure_cli.add_parsers(sub, _common)
+    from rag_app.serve import cli as serve_cli
+
+    serve_cli.add_parser(sub, _common, _ask_options)
     from rag_app import advise, finetune
 
     finetune.add_parser(sub)
@@ -136,6 +141,11 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         extra["exclude"] = ",".join(args.exclude)
     if args.every:
         return _reindex_every(args, extra)
+    if args.watch:
+        from rag_app.watch import reindex_watch
+
+        with _app(args, **extra) as app:
+            return reindex_watch(app, args)
     with _app(args, **extra) as app:
         report = app.reindex(
             args.paths or None, verify=args.verify, dry_run=args.dry_run, rebuild=args.rebuild,
@@ -229,6 +239,12 @@ def cmd_repl(args: argparse.Namespace) -> int:
         return Repl(app, options=retrieval_kwargs(args)).run()
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rag_app.serve.cli import cmd_serve as run
+
+    return run(args)
+
+
 def cmd_finetune(args: argparse.Namespace) -> int:
     from rag_app.finetune import cmd_finetune as run
 
@@ -246,6 +262,7 @@ COMMANDS = {
     "query": cmd_query,
     "repl": cmd_repl,
     **measure_cli.COMMANDS,
+    "serve": cmd_serve,
     "finetune": cmd_finetune,
     "advise": cmd_advise,
 }

@@ -68,6 +68,10 @@ class Settings:
     unsupported: str = _setting("RAG_UNSUPPORTED", "auto", "When no sentence of an answer is supported by the sources: flag (show it, marked), fallback (show extractive quotes instead), drop (say the documents do not answer it); auto = fallback for the local backend, flag for the others.")
     support_threshold: float = _setting("RAG_SUPPORT_THRESHOLD", 0.5, "Support score (0-1) under which a sentence of an answer is marked as not supported by the sources.")
     min_relevance: str = _setting("RAG_MIN_RELEVANCE", "auto", "Best retrieval score under which the answer is 'not in the documents' and the LLM is not called; auto = calibrated for minilm (0.3), off for other embeddings; 0 = off.")
+    api_key: str = _setting("RAG_API_KEY", "", "`rag-app serve`: clients must send `Authorization: Bearer KEY` to every API route; empty = no key (the server listens on 127.0.0.1 by default).")
+    serve_models: str = _setting("RAG_SERVE_MODELS", "", "`rag-app serve`: comma-separated backends a request may pick with `model` (the first is the default); empty = RAG_LLM and extractive.")
+    max_request_bytes: int = _setting("RAG_MAX_REQUEST_BYTES", 1_000_000, "`rag-app serve`: largest request body accepted (larger: 413).")
+    max_question_chars: int = _setting("RAG_MAX_QUESTION_CHARS", 4000, "`rag-app serve`: longest question accepted, in characters (longer: 413).")
 
     @classmethod
     def load(
@@ -112,6 +116,8 @@ class Settings:
             raise ConfigError(
                 f"RAG_CHUNK_OVERLAP must be between 0 and RAG_CHUNK_SIZE-1 ({self.chunk_size - 1}), got {self.chunk_overlap}"
             )
+        if self.max_request_bytes < 1 or self.max_question_chars < 1:
+            raise ConfigError("RAG_MAX_REQUEST_BYTES and RAG_MAX_QUESTION_CHARS must be at least 1")
         if self.unsupported not in {"auto", "flag", "fallback", "drop"}:
             raise ConfigError(f"RAG_UNSUPPORTED must be auto, flag, fallback or drop, got {self.unsupported!r}")
         if self.min_relevance != "auto":

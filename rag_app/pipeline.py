@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ContextManager, Iterator
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -52,10 +53,21 @@ class AnswerSetup:
     checker: "SupportChecker | None"
     #: ``(llm, answer, reported usage_metadata) -> Usage``: tokens and cost of one answer.
     measure: Callable[["LLM", Answer, dict[str, int] | None], "Usage"]
+    #: Generation runs inside ``turn()`` when set (a server's fair lock for a model that
+    #: cannot run twice at once); retrieval and the support check do not wait for it.
+    turn: Callable[[], ContextManager[Any]] | None = None
 
 
 def build_chain(setup: AnswerSetup) -> Runnable[dict[str, Any], dict[str, Any]]:
     """``{"question": str}`` → ``{"token": str, "answer": Answer}`` (streamed as it is written)."""
+    prepare, answer = build_steps(setup)
+    return (prepare | answer).with_config(run_name="rag_app")
+
+
+def build_steps(setup: AnswerSetup) -> tuple[Runnable[dict[str, Any], dict[str, Any]], "AnswerStep"]:
+    """The chain in its two halves: ``retrieve | fit_passages`` (the passages, errors early) and
+    ``rag_answer`` (the model). :func:`build_chain` joins them; ``RagApp.stream`` runs the first
+    half when asked and the second as it is iterated."""
 
     def retrieve(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         question = str(inputs.get("question") or "").strip()
@@ -79,11 +91,8 @@ def build_chain(setup: AnswerSetup) -> Runnable[dict[str, Any], dict[str, Any]]:
                 raise LLMError(str(exc)) from None
         return {**inputs, "documents": documents, "gate": gate}
 
-    return (
-        RunnableLambda(retrieve, name="retrieve")
-        | RunnableLambda(fit, name="fit_passages")
-        | AnswerStep(setup)
-    ).with_config(run_name="rag_app")
+    prepare = RunnableLambda(retrieve, name="retrieve") | RunnableLambda(fit, name="fit_passages")
+    return prepare.with_config(run_name="rag_prepare"), AnswerStep(setup)
 
 
 class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
@@ -129,11 +138,13 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
             yield AddableDict(token=pieces[0])
         else:
             try:
-                for chunk in generate(setup.llm, inputs["question"], inputs["documents"], setup.chain, config, stream):
-                    piece, usage = _take(chunk, usage)
-                    if piece:
-                        pieces.append(piece)
-                        yield AddableDict(token=piece)
+                with setup.turn() if setup.turn else nullcontext():
+                    started = time.perf_counter()  # time the model, not the wait for its turn
+                    for chunk in generate(setup.llm, inputs["question"], inputs["documents"], setup.chain, config, stream):
+                        piece, usage = _take(chunk, usage)
+                        if piece:
+                            pieces.append(piece)
+                            yield AddableDict(token=piece)
             except BackendError as exc:
                 raise LLMError(str(exc)) from None
         yield AddableDict(answer=_finish(setup, inputs, "".join(pieces), started, usage))
@@ -180,7 +191,10 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
             pieces.append(inputs["gate"].cited_text)
             yield AddableDict(token=pieces[0])
         else:
+            turn = setup.turn() if setup.turn else nullcontext()
+            await asyncio.to_thread(turn.__enter__)  # a thread may wait for the turn; the loop must not
             try:
+                started = time.perf_counter()
                 async for chunk in agenerate(setup.llm, inputs["question"], inputs["documents"], setup.chain, config, stream):
                     piece, usage = _take(chunk, usage)
                     if piece:
@@ -188,6 +202,8 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
                         yield AddableDict(token=piece)
             except BackendError as exc:
                 raise LLMError(str(exc)) from None
+            finally:
+                turn.__exit__(None, None, None)
         done = await asyncio.to_thread(_finish, setup, inputs, "".join(pieces), started, usage)
         yield AddableDict(answer=done)
 

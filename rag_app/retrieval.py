@@ -135,7 +135,11 @@ class Searcher:
     # --- search -------------------------------------------------------------------------
 
     def search(self, query: str, options: RetrievalOptions) -> list["Document"]:
-        collection = self.index.collection()
+        try:
+            collection = self.index.collection()
+        except IndexMissing:
+            self.index.refresh()  # another writer may have rebuilt and switched collections
+            collection = self.index.collection()
         total = collection.count()
         if total == 0:
             raise IndexMissing(f"The index '{self.index.name}' is empty: run `rag-app reindex` first.")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Sequence
 
 from rag_app.config import Settings
 from rag_app.errors import ConfigError, IndexMissing, LLMError, SourceMissing
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from chains.llm import LLM
     from chains.support import SupportChecker
-    from rag_app.pipeline import LedgerCallback
+    from rag_app.pipeline import AnswerSetup, LedgerCallback
     from rag_app.embeddings import Embedder
     from rag_app.index import IndexReport, Progress, VectorIndex
     from rag_app.records import RecordStore
@@ -80,6 +80,7 @@ class RagApp:
                 raise ConfigError(f"llm= {exc}") from None
         self._searcher: Searcher | None = None
         self._ledger_callback: LedgerCallback | None = None
+        self._turns: dict[str, Callable[[], ContextManager[Any]]] = {}
 
     @classmethod
     def from_env(
@@ -291,7 +292,14 @@ class RagApp:
         (default) or ``map_reduce``; other keywords are retrieval options.
         ``retrieval=False`` asks the model alone (no context, no sources, no check).
         """
-        from rag_app.pipeline import AnswerSetup, build_chain
+        from rag_app.pipeline import build_chain
+
+        return build_chain(self._setup(llm, k=k, chain=chain, retrieval=retrieval, **options)).with_config(
+            callbacks=[self.ledger_callback()])
+
+    def _setup(self, llm: str | None, *, k: int | None, chain: str | None, retrieval: bool,
+               **options: Any) -> "AnswerSetup":
+        from rag_app.pipeline import AnswerSetup
         from rag_app.usage import meter
 
         model = self.llm(llm)
@@ -299,14 +307,14 @@ class RagApp:
         if chain_type not in ("stuff", "map_reduce"):
             raise ConfigError(f"Chain type '{chain_type}' is not known. Available: stuff, map_reduce")
         retriever = self.as_retriever(k, **options) if retrieval else None
-        setup = AnswerSetup(
+        return AnswerSetup(
             llm=model,
             chain=chain_type,
             retriever=retriever,
             checker=self._support_checker(model) if retrieval else None,
             measure=meter(self.settings),
+            turn=self._turns.get(llm or self.settings.llm) if llm or self._default_llm is None else None,
         )
-        return build_chain(setup).with_config(callbacks=[self.ledger_callback()])
 
     def query(
         self,
@@ -347,14 +355,25 @@ class RagApp:
         config: "RunnableConfig | None" = None,
         **options: Any,
     ) -> "StreamingAnswer":
-        """Like :meth:`query`, but iterate it to get the answer as it is generated."""
-        runnable = self.chain(llm, k=k, chain=chain, retrieval=retrieval, **options)
-        return StreamingAnswer(runnable, question, config)
+        """Like :meth:`query`, but iterate it to get the answer as it is generated.
+
+        Retrieval and window fitting run now (their errors are raised here, and ``.sources``
+        is known at once); the model is called as the answer is iterated.
+        """
+        from rag_app.pipeline import build_steps
+
+        prepare, answer = build_steps(self._setup(llm, k=k, chain=chain, retrieval=retrieval, **options))
+        return StreamingAnswer(prepare, answer.with_config(callbacks=[self.ledger_callback()]), question, config)
+
+    def take_turns(self, llm: str, turn: "Callable[[], ContextManager[Any]]") -> None:
+        """Generation with model ``llm`` runs inside ``turn()`` (e.g. a fair lock in a server, for
+        a model that cannot run twice at once); retrieval and the support check do not wait."""
+        self._turns[llm] = turn
 
     def ledger_callback(self) -> "LedgerCallback":
         """The callback that records every answer of this app's chains in the ledger."""
         if self._ledger_callback is None:
-            from rag_app.pipeline import LedgerCallback
+            from rag_app.pipeline import AnswerSetup, LedgerCallback
             from rag_app.usage import ledger_recorder
 
             self._ledger_callback = LedgerCallback(ledger_recorder(self.settings))
@@ -426,27 +445,29 @@ class RagApp:
 
 
 class StreamingAnswer:
-    """Iterate for answer pieces as the model writes them; afterwards ``.result`` is the :class:`Answer`."""
+    """Iterate for answer pieces as the model writes them; afterwards ``.result`` is the :class:`Answer`.
 
-    def __init__(self, runnable: "Runnable[dict[str, Any], dict[str, Any]]", question: str,
+    The passages are retrieved when it is made: ``.sources`` are the passages the model will see.
+    """
+
+    def __init__(self, prepare: "Runnable[dict[str, Any], dict[str, Any]]",
+                 answer: "Runnable[dict[str, Any], dict[str, Any]]", question: str,
                  config: "RunnableConfig | None" = None) -> None:
         from langchain_core.runnables.config import ensure_config
 
         from rag_app.pipeline import STREAMED
 
-        self.question = question
-        self.result: Answer | None = None
-        self._runnable = runnable
         config = ensure_config(config)
         self._config = {**config, "metadata": {**config.get("metadata", {}), STREAMED: True}}
-
-    @property
-    def sources(self) -> list[Source]:
-        """The sources, once the answer is complete."""
-        return self.result.sources if self.result else []
+        self._prepared = prepare.invoke({"question": question}, self._config)
+        self._answer = answer
+        self.question = self._prepared["question"]
+        self.documents = self._prepared["documents"]
+        self.sources = [Source.from_document(d) for d in self.documents]
+        self.result: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
-        for chunk in self._runnable.stream({"question": self.question}, self._config):
+        for chunk in self._answer.stream(self._prepared, self._config):
             if "token" in chunk:
                 yield chunk["token"]
             if "answer" in chunk:

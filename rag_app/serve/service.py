@@ -1,0 +1,272 @@
+"""What the server does, without HTTP: ask, stream, reindex in the background.
+
+One :class:`RagService` wraps one warm :class:`~rag_app.runner.RagApp`. Models
+that cannot generate for two callers at once (the local llama.cpp model, a
+transformers model, plugins we know nothing about) get a :class:`FairLock`
+each: requests take turns in arrival order. Retrieval, the support check of
+network backends and everything of the thread-safe backends run outside any
+lock, in the caller's thread.
+
+Reindex jobs run one at a time on a single worker thread with their own
+``RagApp`` (its bookkeeping database belongs to that thread), under the same
+writer lock as ``rag-app reindex``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from rag_app.errors import IndexMissing, LockBusy, RagError
+
+if TYPE_CHECKING:
+    from rag_app.results import Answer
+    from rag_app.runner import RagApp, StreamingAnswer
+
+#: Backends that may generate for several requests at once (pure Python or an HTTP client).
+PARALLEL_SAFE = frozenset({"extractive", "fake", "openai", "azure", "ollama"})
+#: Finished reindex jobs kept for ``GET /reindex/{job}``.
+KEEP_JOBS = 50
+
+
+class FairLock:
+    """A first-come, first-served lock that any thread may release.
+
+    ``threading.Lock`` lets a thread that just released it take it again ahead of
+    the waiters; tickets keep the order in which requests arrived.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next = 0
+        self._serving = 0
+
+    def acquire(self) -> None:
+        with self._cond:
+            ticket = self._next
+            self._next += 1
+            while ticket != self._serving:
+                self._cond.wait()
+
+    def release(self) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+    @property
+    def queued(self) -> int:
+        """Holders and waiters right now."""
+        with self._cond:
+            return self._next - self._serving
+
+    def __enter__(self) -> "FairLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+def backend_name(spec: str) -> str:
+    """``"openai:gpt-4o"`` → ``"openai"``."""
+    return spec.split(":", 1)[0].strip().lower()
+
+
+@dataclass
+class ReindexJob:
+    """One background reindex; ``to_dict()`` is what ``GET /reindex/{job}`` returns."""
+
+    id: str
+    verify: bool = False
+    rebuild: bool = False
+    status: str = "queued"  # queued, running, done, failed
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    report: dict[str, Any] | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.id, "status": self.status, "verify": self.verify, "rebuild": self.rebuild,
+            "started": self.started, "finished": self.finished, "report": self.report, "error": self.error,
+        }
+
+
+class RagService:
+    """Answers and reindex jobs for the HTTP layer; safe to call from many threads."""
+
+    def __init__(self, app: "RagApp", models: Sequence[str] | None = None, options: dict[str, Any] | None = None) -> None:
+        self.app = app
+        s = app.settings
+        names = list(models or s.split_list(s.serve_models) or [s.llm, "extractive"])
+        self.models = list(dict.fromkeys(names))  # unique, in order
+        self.default_model = self.models[0]
+        #: Retrieval and chain defaults (the serve command's flags); requests override them.
+        self.options = {k: v for k, v in (options or {}).items() if v is not None}
+        self._locks = {m: FairLock() for m in self.models if backend_name(m) not in PARALLEL_SAFE}
+        for model, lock in self._locks.items():  # the model's calls take turns; retrieval does not wait
+            app.take_turns(model, lambda lock=lock: lock)
+        self._jobs: dict[str, ReindexJob] = {}
+        self._jobs_lock = threading.Lock()
+        self._running: ReindexJob | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reindex")
+        self._writer: RagApp | None = None  # created and used on the worker thread only
+        self.started = time.time()
+        self._ledger: Any = None
+        if s.ledger:
+            from rag_app.ledger import Ledger
+
+            s.persist_path.mkdir(parents=True, exist_ok=True)
+            self._ledger = Ledger(s.persist_path / Ledger.FILE).hold()  # cheap ledger rows while we run
+
+    # --- start-up ----------------------------------------------------------------------
+
+    def warm(self) -> list[str]:
+        """Load every served model and the embedder now; return warnings (e.g. no index yet)."""
+        warnings = []
+        for model in self.models:
+            self.app.llm(model)  # an unknown or broken backend fails here, before the port opens
+        try:
+            self.app.retrieve("warm up", k=1)
+        except IndexMissing as exc:
+            warnings.append(str(exc))
+        return warnings
+
+    # --- asking ------------------------------------------------------------------------
+
+    def resolve_model(self, requested: str | None) -> str:
+        """The served backend ``requested`` names; any other name means the default one."""
+        if requested:
+            wanted = requested.strip()
+            for model in self.models:
+                if model.lower() == wanted.lower():
+                    return model
+        return self.default_model
+
+    @contextmanager
+    def generation(self, model: str) -> Iterator[None]:
+        """Hold ``model``'s turn (a no-op for backends that can run in parallel)."""
+        lock = self._locks.get(model)
+        if lock is None:
+            yield
+            return
+        with lock:
+            yield
+
+    def queued(self) -> dict[str, int]:
+        return {m: lock.queued for m, lock in self._locks.items()}
+
+    def condense(self, question: str, history: Sequence[tuple[str, str]], model: str) -> str:
+        """The REPL's follow-up rewriting; generative backends take their turn for it."""
+        if not history:
+            return question
+        with self.generation(model):
+            return self.app.condense(question, history, model)
+
+    def start(
+        self, question: str, *, model: str, history: Sequence[tuple[str, str]] = (), **options: Any
+    ) -> "StreamingAnswer":
+        """Condense and retrieve now (errors surface here); generation happens on iteration."""
+        question = self.condense(question, history, model)
+        merged = {**self.options, **{k: v for k, v in options.items() if v is not None}}
+        return self.app.stream(question, llm=model, **merged)
+
+    def pieces(self, streaming: "StreamingAnswer", model: str, cancel: threading.Event | None = None) -> Iterator[str]:
+        """The answer's pieces, generated in ``model``'s turn; stops early when ``cancel`` is set."""
+        pieces = iter(streaming)
+        try:
+            for piece in pieces:
+                yield piece
+                if cancel is not None and cancel.is_set():
+                    return
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()  # stops generation now and gives the model's turn back
+
+    def ask(self, question: str, *, model: str, history: Sequence[tuple[str, str]] = (), **options: Any) -> "Answer":
+        """The whole answer; the same :class:`Answer` as ``rag-app query`` gives."""
+        question = self.condense(question, history, model)
+        merged = {**self.options, **{k: v for k, v in options.items() if v is not None}}
+        return self.app.query(question, llm=model, **merged)
+
+    # --- reindexing ----------------------------------------------------------------------
+
+    def start_reindex(self, verify: bool = False, rebuild: bool = False) -> ReindexJob:
+        """Start a reindex of the configured paths in the background; LockBusy if one runs."""
+        from rag_app.lock import WriterLock
+        from rag_app.runner import LOCK_FILE
+
+        with self._jobs_lock:
+            if self._running is not None:
+                raise LockBusy(f"Reindex job {self._running.id} of this server is running: see GET /reindex/{self._running.id}")
+            # Another process (cron, `reindex --every`) may hold the writer lock: say so now.
+            with WriterLock(self.app.settings.persist_path / LOCK_FILE, wait=0):
+                pass
+            job = ReindexJob(id=uuid.uuid4().hex[:12], verify=verify, rebuild=rebuild)
+            self._jobs[job.id] = job
+            self._running = job
+            while len(self._jobs) > KEEP_JOBS:
+                self._jobs.pop(next(iter(self._jobs)))
+        self._worker.submit(self._run_job, job)
+        return job
+
+    def job(self, job_id: str) -> ReindexJob | None:
+        with self._jobs_lock:
+            return self._jobs.get(job_id)
+
+    def jobs(self) -> list[ReindexJob]:
+        with self._jobs_lock:
+            return list(self._jobs.values())
+
+    @property
+    def running_job(self) -> ReindexJob | None:
+        return self._running
+
+    def _run_job(self, job: ReindexJob) -> None:
+        from rag_app.runner import RagApp
+
+        job.status = "running"
+        try:
+            if self._writer is None:
+                self._writer = RagApp(self.app.settings)
+            report = self._writer.reindex(verify=job.verify, rebuild=job.rebuild)
+            job.report = report.to_dict()
+            job.status = "done"
+        except RagError as exc:
+            job.error, job.status = str(exc), "failed"
+        except Exception as exc:  # reported in the job, logged with its traceback
+            traceback.print_exc()
+            job.error, job.status = f"{type(exc).__name__}: {exc}", "failed"
+        finally:
+            job.finished = time.time()
+            with self._jobs_lock:
+                self._running = None
+
+    def close(self) -> None:
+        """Stop a running reindex after its current batch and wait for it."""
+        if self._writer is not None:
+            self._writer.stop()
+        self._worker.submit(self._close_writer)
+        self._worker.shutdown(wait=True)
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def question_too_long(question: str, limit: int) -> str | None:
+    """A message when ``question`` is longer than ``limit`` characters."""
+    if len(question) > limit:
+        return f"The question has {len(question)} characters; this server accepts at most {limit} (RAG_MAX_QUESTION_CHARS)"
+    return None

@@ -1,0 +1,94 @@
+"""Start a real ``rag-app serve`` process on a free loopback port, for the serve and web-page tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from conftest import DATA, ROOT, free_port
+
+_SEALED = ("RAG_", "OPENAI_", "CHROMA_", "AZURE_OPENAI", "OLLAMA_")
+
+
+def child_env(base: Path, **extra: str) -> dict[str, str]:
+    """The environment of a child process: sealed like the tests, running this tree's code."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SEALED)}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env["HOME"] = str(base / "home")
+    env.setdefault("TIKTOKEN_CACHE_DIR", str(base / "tiktoken"))
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+    work: Path
+    env: dict[str, str]
+    key: str | None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def build_index(base: Path, embeddings: str = "minilm") -> tuple[Path, dict[str, str]]:
+    """A private copy of data/ indexed into ``base/idx``; the work dir and env to serve it."""
+    corpus = base / "corpus"
+    if not corpus.exists():
+        shutil.copytree(DATA, corpus)
+    work = base / "work"
+    work.mkdir(exist_ok=True)
+    env = child_env(base, RAG_PERSIST_DIR=str(base / "idx"), RAG_DATA=str(corpus), RAG_EMBEDDINGS=embeddings)
+    done = subprocess.run(
+        [sys.executable, "-m", "rag_app", "reindex"], cwd=work, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    return work, env
+
+
+def start_server(work: Path, env: dict[str, str], *argv: str, key: str | None = None, timeout: float = 180) -> Server:
+    """``rag-app serve`` on a free port, once ``/health`` answers."""
+    port = free_port()
+    log = work / f"serve-{port}.log"
+    env = dict(env)
+    if key:
+        env["RAG_API_KEY"] = key
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rag_app", "serve", "--port", str(port), *argv],
+            cwd=work, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log, work, env, key)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{server.url}/health", headers=server.headers(), timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise AssertionError(f"rag-app serve did not start:\n{server.output()[-3000:]}")
+        time.sleep(0.2)
