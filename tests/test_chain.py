@@ -200,3 +200,33 @@ def test_list_markers_are_not_claims():
     support = checker.check("warranty?", "1. The aluminium frame is covered for 10 years.\n2. The battery is covered for 2 years.", [passage])
     assert support.status == "supported" and [s.supported for s in support.sentences] == [True, True]
     assert all(not s.text.strip().rstrip(".").isdigit() for s in support.sentences)
+
+
+def test_a_models_turn_wraps_only_its_generation(indexed, make_app):
+    """A server serialises a model that cannot run twice at once: retrieval must not wait for it."""
+    from contextlib import contextmanager
+
+    app = make_app()
+    events: list[str] = []
+
+    @contextmanager
+    def turn():
+        events.append("turn")
+        yield
+        events.append("done")
+
+    class Seen(Recorder):
+        def on_retriever_start(self, serialized: Any, query: str, **kwargs: Any) -> None:
+            events.append("retriever")
+
+        def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+            events.append("chat_model")
+
+    app.take_turns("fake", turn)
+    app.query(QUESTION, config={"callbacks": [Seen()]})
+    assert events == ["retriever", "turn", "chat_model", "done"]
+    events.clear()
+    streaming = app.stream(QUESTION, config={"callbacks": [Seen()]})
+    assert events == ["retriever"] and streaming.sources  # retrieved when asked, before any turn
+    list(streaming)
+    assert events == ["retriever", "turn", "chat_model", "done"]
