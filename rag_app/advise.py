@@ -228,6 +228,12 @@ def _measured(args: "argparse.Namespace", advice: Advice) -> int:
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     table = rows(m, args.queries_per_day)
+    results = None
+    if m.eval_dir is not None and m.summaries:
+        from rag_app.evaluate import write_jsonl
+
+        results = m.eval_dir / "advise-results.jsonl"
+        write_jsonl(results, m.question_rows())
     if not any(r.get("accuracy") is not None for r in table):
         if m.interrupted:
             print(f"{m.interrupted}; nothing to report", file=sys.stderr)
@@ -247,7 +253,7 @@ def _measured(args: "argparse.Namespace", advice: Advice) -> int:
             "qa": args.qa, "corpus": args.corpus, "questions": m.questions, "seed": args.seed, "dynamic": m.dynamic,
             "queries_per_day": args.queries_per_day, "train_questions_are_eval_questions": bool(args.train),
             "index": m.index, "change": m.change, "steps": m.steps, "interrupted": m.interrupted,
-            "settings": m.settings, "notes": _notes(m, args),
+            "settings": m.settings, "notes": _notes(m, args), "results": None if results is None else str(results),
         },
     }
     if args.out:
@@ -264,7 +270,9 @@ def _measured(args: "argparse.Namespace", advice: Advice) -> int:
 
 def _notes(m: Any, args: "argparse.Namespace") -> list[str]:
     """What a reader must know to read the numbers honestly."""
-    notes = []
+    notes = ["setups: " + "; ".join(f"{s.name} = {s.config}" for s in m.setups) + "."]
+    if m.dynamic:
+        notes.append("after the change only the changed questions are asked again (edited facts, deleted sources).")
     if args.train:
         t = m.training or {}
         notes.append(f"fine-tuned on the same {m.questions} questions it is asked (knowledge recall, not generalisation): "

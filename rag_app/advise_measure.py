@@ -87,6 +87,11 @@ class Measurement:
     steps: list[dict[str, Any]] = field(default_factory=list)  # {"step", "seconds"}: wall time per step
     interrupted: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    eval_dir: Path | None = None
+
+    def question_rows(self) -> list[dict[str, Any]]:
+        """Every answer of every setup (``results.jsonl`` rows of ``rag-app eval``, plus ``setup``)."""
+        return [{"setup": name, **row} for name, s in self.summaries.items() for row in s.get("rows", [])]
 
 
 # --- progress --------------------------------------------------------------------------------
@@ -107,6 +112,10 @@ class _Meter:
 
     def tick(self) -> None:
         self.done += 1
+        if self.done > self.total:  # the total was an estimate
+            self.total = self.done
+            if self.bar is not None:
+                self.bar.total = self.total
         if self.bar is not None:
             self.bar.update(1)
             return
@@ -204,7 +213,7 @@ def measure(
     m = Measurement(questions=len(items), dynamic=dynamic, setups=setups,
                     settings={"llm": settings.llm, "embeddings": settings.embeddings, "k": settings.k,
                               "local_cost_per_hour": settings.local_cost_per_hour,
-                              "gpu_cost_per_hour": settings.gpu_cost_per_hour})
+                              "gpu_cost_per_hour": settings.gpu_cost_per_hour}, eval_dir=evaluator.eval_dir)
     steps = _Steps(m, log)
     configs = {s.name: parse_config(s.config) for s in setups}
     try:
@@ -278,7 +287,9 @@ def _measure_setup(evaluator: _Evaluator, setup: Setup, config: EvalConfig, item
     if config.skipped:
         m.summaries[setup.name] = {"skipped": config.skipped}
         return
-    evaluator.meter = _Meter(setup.name, len(items) * (2 if dynamic else 1), evaluator.progress)
+    # with a change: every question before it, then about 45% again (30% changed facts, deleted files)
+    expected = len(items) + (round(0.45 * len(items)) if dynamic else 0)
+    evaluator.meter = _Meter(setup.name, expected, evaluator.progress)
     try:
         if not dynamic:
             rows = evaluator.run(items, config)
@@ -286,7 +297,7 @@ def _measure_setup(evaluator: _Evaluator, setup: Setup, config: EvalConfig, item
             return
         from rag_app.dynamic import run_dynamic
 
-        change, rows = run_dynamic(evaluator, items, config, seed=seed)
+        change, rows = run_dynamic(evaluator, items, config, seed=seed, only_changed=True)
     except RagError as exc:
         m.summaries[setup.name] = {"skipped": str(exc)}
         return

@@ -158,6 +158,8 @@ def text(report: dict[str, Any]) -> str:
     out += ["", f"Recommendation: {report['recommendation']}", *[f"  - {r}" for r in report["reasons"]]]
     if report.get("disagreements"):
         out += ["", "Where your numbers disagree with the rules of thumb:", *[f"  - {d}" for d in report["disagreements"]]]
+    if meta.get("results"):
+        out.append(f"Every answer: {meta['results']}")
     if meta.get("steps"):
         out += ["", "Wall time per step: " + ", ".join(f"{s['step']} {_duration(s['seconds'])}" for s in meta["steps"])]
     if meta.get("interrupted"):

@@ -188,7 +188,7 @@ def train_knowledge(
     config = FinetuneConfig(
         data=str(data), base=base, output=str(output), epochs=epochs, batch_size=8,
         learning_rate=LEARNING_RATE[method], max_length=384, eval_split=0.0, seed=seed,
-        lora=lora, lora_r=16, lora_alpha=32, merge=lora, save_steps=10**9,
+        lora=lora, lora_r=16, lora_alpha=32, merge=lora, save_steps=10**9, threads=settings.threads or None,
     )
     log(f"training: {len(rows)} examples ({', '.join(kinds)}) from {len(items)} questions, {method} fine-tune of {base} "
         f"on {on}, budget {_clock(minutes * 60)}")

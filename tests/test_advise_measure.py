@@ -148,6 +148,8 @@ def test_the_whole_command_trains_measures_and_reports(qa_set, tiny_base: Path, 
     assert by["finetune"]["cost_per_query"] > 0  # the model ran here, priced at RAG_LOCAL_COST_PER_HOUR
     assert report["recommendation"] == "rag"
     assert report["meta"]["train_questions_are_eval_questions"] is True
+    answers = [json.loads(line) for line in Path(report["meta"]["results"]).read_text().splitlines()]
+    assert {a["setup"] for a in answers} == set(by) and all("answer" in a for a in answers)
     assert [s["step"] for s in report["meta"]["steps"]][:3] == ["index", "measure rag", "train"]
     assert "training: 4 examples (qa)" in err and "ETA" in err
     page = html.read_text()
