@@ -331,8 +331,8 @@ def _retrain(evaluator: _Evaluator, items: Sequence[QAItem], m: Measurement, mod
     after = {r["id"]: r for r in m.summaries["finetune"]["rows"] if r["phase"] == "after"}
     new_items = []
     for item in items:
-        row = after.get(item.id)
-        if row is None or row["change"] == "deleted":
+        row = after.get(item.id) or {"change": "none"}  # unchanged questions are not asked after the change
+        if row["change"] == "deleted":
             continue
         if row["change"] == "edited":
             item = replace(item, answer=row["reference"], meta={"all_answers": [row["reference"]]},
@@ -342,7 +342,7 @@ def _retrain(evaluator: _Evaluator, items: Sequence[QAItem], m: Measurement, mod
     run = _train(new_items, output, settings, minutes, lora, base, seed, log, kinds)
     config = parse_config(f"llm=hf:{output},retrieval=false")
     app = evaluator.app(config)
-    edited = [it for it in new_items if after[it.id]["change"] == "edited"]
+    edited = [it for it in new_items if it.id in after and after[it.id]["change"] == "edited"]
     evaluator.meter = _Meter("retrained", len(edited), evaluator.progress)
     try:
         rows = [evaluator.ask(app, config, it) for it in edited]

@@ -126,7 +126,7 @@ def test_the_whole_command_trains_measures_and_reports(qa_set, tiny_base: Path, 
     html = tmp_path / "report.html"
     code = main(["advise", "--measure", "--no-input", "--qa", str(qa), "--corpus", str(corpus), "--train",
                  "--base", str(tiny_base), "--train-minutes", "0.5", "--train-output", str(tmp_path / "model"),
-                 "--dynamic", "--sample", "4", "--config", "fake", "--json", "--out", str(html)])
+                 "--dynamic", "--retrain", "--sample", "4", "--config", "fake", "--json", "--out", str(html)])
     out, err = capsys.readouterr()
     assert code == 0, err
     report = json.loads(out)
@@ -143,14 +143,20 @@ def test_the_whole_command_trains_measures_and_reports(qa_set, tiny_base: Path, 
     assert training["cost"] == pytest.approx(training["seconds"] / 1000, abs=1e-4)
     assert by["finetune"]["setup_s"] == training["seconds"] and by["finetune"]["cost_upfront"] == training["cost"]
     assert by["hybrid"]["setup_s"] == pytest.approx(by["rag"]["setup_s"] + training["seconds"], abs=0.2)
-    assert by["finetune"]["update"].startswith("retrain") and by["finetune"]["update_s"] == training["seconds"]
+    retrained = report["retraining"]  # --retrain: trained again on the changed facts, and timed
+    assert retrained["examples"] == 4 - report["meta"]["change"]["deleted_questions"] and retrained["steps"] > 0
+    assert by["finetune"]["update"] == "retrain" and by["finetune"]["update_s"] == retrained["seconds"]
+    assert retrained["questions"] == report["meta"]["change"]["edited_facts"] >= 1
+    assert 0.0 <= by["finetune"]["accuracy_after_retrain"] <= 1.0
+    assert (tmp_path / "model-retrained" / "model_card.json").is_file()
     assert by["rag"]["llm"] == "extractive" and by["rag"]["accuracy"] == 1.0 and by["rag"]["accuracy_after_change"] == 1.0
     assert by["finetune"]["cost_per_query"] > 0  # the model ran here, priced at RAG_LOCAL_COST_PER_HOUR
     assert report["recommendation"] == "rag"
     assert report["meta"]["train_questions_are_eval_questions"] is True
     answers = [json.loads(line) for line in Path(report["meta"]["results"]).read_text().splitlines()]
     assert {a["setup"] for a in answers} == set(by) and all("answer" in a for a in answers)
-    assert [s["step"] for s in report["meta"]["steps"]][:3] == ["index", "measure rag", "train"]
+    assert [s["step"] for s in report["meta"]["steps"]] == \
+        ["index", "measure rag", "train", "measure finetune", "measure hybrid", "measure fake", "retrain"]
     assert "training: 4 examples (qa)" in err and "ETA" in err
     page = html.read_text()
     assert page.count("<svg") == 2 and "rule: fine-tune" in page and "Recommendation: rag" in page
