@@ -100,29 +100,31 @@ class Measurement:
 class _Meter:
     """Questions done out of ``total`` with an ETA: a tqdm bar on a terminal, a line every ~10% in a log."""
 
-    def __init__(self, label: str, total: int, log: Log) -> None:
-        self.label, self.total, self.log = label, total, log
+    def __init__(self, label: str, total: int, log: Log, unit: str = "questions") -> None:
+        self.label, self.total, self.log, self.unit = label, total, log, unit
         self.done = 0
         self.started = time.perf_counter()
         self.bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=label, unit="q", file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=False)
 
-    def tick(self) -> None:
-        self.done += 1
+    def tick(self, done: int | None = None) -> None:
+        """One more done (or ``done`` in all)."""
+        before, self.done = self.done, self.done + 1 if done is None else done
         if self.done > self.total:  # the total was an estimate
             self.total = self.done
             if self.bar is not None:
                 self.bar.total = self.total
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.update(self.done - before)
             return
-        if self.done == self.total or self.done % max(1, self.total // 10) == 0:
+        step = max(1, self.total // 10)
+        if self.done == self.total or self.done // step > before // step:
             elapsed = time.perf_counter() - self.started
-            eta = elapsed / self.done * (self.total - self.done)
-            self.log(f"  [{self.label}] {self.done}/{self.total} questions, {elapsed:.0f} s, ETA {eta:.0f} s")
+            eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
+            self.log(f"  [{self.label}] {self.done}/{self.total} {self.unit}, {elapsed:.0f} s, ETA {eta:.0f} s")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -245,14 +247,27 @@ class _Interrupted(Exception):
 
 
 def _index(evaluator: _Evaluator, config: EvalConfig, dynamic: bool, m: Measurement) -> None:
-    if dynamic:
-        from rag_app.dynamic import sync_copy
+    meters: list[_Meter] = []
 
-        work = evaluator.eval_dir / "dynamic" / "corpus"
-        sync_copy(evaluator.corpus, work)  # the copy may hold last run's changes
-        evaluator.app(config, corpus=work.resolve(), suffix="-dyn")
-    else:
-        evaluator.app(config)
+    def embedded(done: int, total: int) -> None:
+        if not meters:
+            meters.append(_Meter("embedding", total, evaluator.progress, unit="chunks"))
+        meters[0].tick(done)
+
+    evaluator.reindex_progress = embedded
+    try:
+        if dynamic:
+            from rag_app.dynamic import sync_copy
+
+            work = evaluator.eval_dir / "dynamic" / "corpus"
+            sync_copy(evaluator.corpus, work)  # the copy may hold last run's changes
+            evaluator.app(config, corpus=work.resolve(), suffix="-dyn")
+        else:
+            evaluator.app(config)
+    finally:
+        evaluator.reindex_progress = None
+        for meter in meters:
+            meter.close()
     built = getattr(evaluator, "built", None)
     m.index = {"setup_s": built["seconds"] if built else None, "chunks": built["chunks"] if built else None,
                "built": built["built"] if built else None}

@@ -157,7 +157,7 @@ def test_the_whole_command_trains_measures_and_reports(qa_set, tiny_base: Path, 
     assert {a["setup"] for a in answers} == set(by) and all("answer" in a for a in answers)
     assert [s["step"] for s in report["meta"]["steps"]] == \
         ["index", "measure rag", "train", "measure finetune", "measure hybrid", "measure fake", "retrain"]
-    assert "training: 4 examples (qa)" in err and "ETA" in err
+    assert "training: 4 examples (qa)" in err and "[embedding] 4/4 chunks" in err and "[hybrid] 4/" in err
     page = html.read_text()
     assert page.count("<svg") == 2 and "rule: fine-tune" in page and "Recommendation: rag" in page
     assert "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
