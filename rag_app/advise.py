@@ -213,7 +213,7 @@ def _measured(args: "argparse.Namespace", advice: Advice) -> int:
     from pathlib import Path
 
     from rag_app import advise_report
-    from rag_app.advise_measure import decide, measure, rows
+    from rag_app.advise_measure import measure
     from rag_app.errors import EXIT_INTERRUPTED
 
     if not args.qa or not args.corpus:
@@ -221,41 +221,17 @@ def _measured(args: "argparse.Namespace", advice: Advice) -> int:
     if args.sample is not None and args.sample < 1:
         raise ConfigError(f"--sample must be at least 1, got {args.sample}")
     m = measure(
-        Path(args.qa), Path(args.corpus), model=args.model or (None if args.train else "./fine-tuned-model"), train=args.train, train_minutes=args.train_minutes,
-        train_on=args.train_on.split("+"),
-        lora=args.lora, base=args.base, train_output=Path(args.train_output) if args.train_output else None,
-        retrain=args.retrain, extra=args.config, sample=args.sample, seed=args.seed, dynamic=args.dynamic,
+        Path(args.qa), Path(args.corpus), model=args.model or (None if args.train else "./fine-tuned-model"),
+        train=args.train, train_minutes=args.train_minutes, train_on=args.train_on.split("+"), lora=args.lora,
+        base=args.base, train_output=Path(args.train_output) if args.train_output else None, retrain=args.retrain,
+        extra=args.config, sample=args.sample, seed=args.seed, dynamic=args.dynamic,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    table = rows(m, args.queries_per_day)
-    results = None
-    if m.eval_dir is not None and m.summaries:
-        from rag_app.evaluate import write_jsonl
-
-        results = m.eval_dir / "advise-results.jsonl"
-        write_jsonl(results, m.question_rows())
-    if not any(r.get("accuracy") is not None for r in table):
-        if m.interrupted:
-            print(f"{m.interrupted}; nothing to report", file=sys.stderr)
-            return EXIT_INTERRUPTED
-    best, reasons = decide(table)
-    report = {
-        "rows": table,
-        "recommendation": best,
-        "reasons": reasons,
-        "disagreements": advise_report.disagreements(table),
-        "rules_of_thumb": {key: {side: rule[2] for side, rule in sides.items()}
-                           for key, (_, sides) in advise_report.RULES_OF_THUMB.items() if sides},
-        "training": m.training,
-        "retraining": m.retraining,
-        "criteria": advice.to_dict(),
-        "meta": {
-            "qa": args.qa, "corpus": args.corpus, "questions": m.questions, "seed": args.seed, "dynamic": m.dynamic,
-            "queries_per_day": args.queries_per_day, "train_questions_are_eval_questions": bool(args.train),
-            "index": m.index, "change": m.change, "steps": m.steps, "interrupted": m.interrupted,
-            "settings": m.settings, "notes": _notes(m, args), "results": None if results is None else str(results),
-        },
-    }
+    report = advise_report.assemble(m, qa=args.qa, corpus=args.corpus, seed=args.seed, train=args.train,
+                                    queries_per_day=args.queries_per_day, criteria=advice.to_dict())
+    if report is None:  # interrupted before any setup was measured
+        print(f"{m.interrupted}; nothing to report", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if args.out:
         Path(args.out).write_text(advise_report.html(report), encoding="utf-8")
     if args.json:
@@ -266,24 +242,3 @@ def _measured(args: "argparse.Namespace", advice: Advice) -> int:
         if args.out:
             print(f"HTML report: {args.out}")
     return EXIT_INTERRUPTED if m.interrupted else 0
-
-
-def _notes(m: Any, args: "argparse.Namespace") -> list[str]:
-    """What a reader must know to read the numbers honestly."""
-    notes = ["setups: " + "; ".join(f"{s.name} = {s.config}" for s in m.setups) + "."]
-    if m.dynamic:
-        notes.append("after the change only the changed questions are asked again (edited facts, deleted sources).")
-    if args.train:
-        t = m.training or {}
-        notes.append(f"fine-tuned on the same {m.questions} questions it is asked (knowledge recall, not generalisation): "
-                     f"{t.get('examples', '?')} examples, {t.get('steps', '?')} steps in {t.get('seconds', 0):.0f} s on "
-                     f"{t.get('device', '?')}, ${t.get('cost', 0):.4f} at ${t.get('cost_per_hour', 0):g}/h "
-                     "(RAG_LOCAL_COST_PER_HOUR on a CPU, RAG_GPU_COST_PER_HOUR on a GPU).")
-    if m.index.get("setup_s") is None:
-        notes.append("RAG setup time unknown: the index was built before timings were kept; "
-                     "delete the evaluation directory (.rag-eval/...) to time a fresh build.")
-    elif m.index.get("built"):
-        notes.append(f"RAG setup: a fresh index of {m.index['chunks']} chunks, timed when it was built ({m.index['built']}).")
-    if not m.settings.get("local_cost_per_hour"):
-        notes.append("local machine time is priced at $0 (set RAG_LOCAL_COST_PER_HOUR to charge it).")
-    return notes

@@ -13,9 +13,12 @@ with charts (:mod:`rag_app.report_html`).
 from __future__ import annotations
 
 import html as _html
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rag_app.report_html import page, svg_chart
+
+if TYPE_CHECKING:
+    from rag_app.advise_measure import Measurement
 
 DAY = 86400.0
 
@@ -202,3 +205,60 @@ def html(report: dict[str, Any]) -> str:
 {'<p><b>Partial:</b> ' + _html.escape(meta['interrupted']) + '</p>' if meta.get('interrupted') else ''}"""
     info = {k: meta[k] for k in ("questions", "qa", "corpus", "dynamic", "queries_per_day") if k in meta}
     return page("Fine-tune or RAG? Measured on your data", info, content)
+
+
+def assemble(m: "Measurement", *, qa: str, corpus: str, seed: int, train: bool, queries_per_day: float,
+             criteria: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The whole report as a dict (what ``--json`` prints); ``None`` when nothing was measured.
+
+    Every answer is also written to ``<eval dir>/advise-results.jsonl``.
+    """
+    from rag_app.advise_measure import decide, rows
+    from rag_app.evaluate import write_jsonl
+
+    table = rows(m, queries_per_day)
+    results = None
+    if m.eval_dir is not None and m.summaries:
+        results = m.eval_dir / "advise-results.jsonl"
+        write_jsonl(results, m.question_rows())
+    if m.interrupted and not any(r.get("accuracy") is not None for r in table):
+        return None
+    best, reasons = decide(table)
+    return {
+        "rows": table,
+        "recommendation": best,
+        "reasons": reasons,
+        "disagreements": disagreements(table),
+        "rules_of_thumb": {key: {side: rule[2] for side, rule in sides.items()}
+                           for key, (_, sides) in RULES_OF_THUMB.items() if sides},
+        "training": m.training,
+        "retraining": m.retraining,
+        "criteria": criteria,
+        "meta": {
+            "qa": qa, "corpus": corpus, "questions": m.questions, "seed": seed, "dynamic": m.dynamic,
+            "queries_per_day": queries_per_day, "train_questions_are_eval_questions": train,
+            "index": m.index, "change": m.change, "steps": m.steps, "interrupted": m.interrupted,
+            "settings": m.settings, "notes": notes(m, train), "results": None if results is None else str(results),
+        },
+    }
+
+
+def notes(m: "Measurement", train: bool) -> list[str]:
+    """What a reader must know to read the numbers honestly."""
+    out = ["setups: " + "; ".join(f"{s.name} = {s.config}" for s in m.setups) + "."]
+    if m.dynamic:
+        out.append("after the change only the changed questions are asked again (edited facts, deleted sources).")
+    if train:
+        t = m.training or {}
+        out.append(f"fine-tuned on the same {m.questions} questions it is asked (knowledge recall, not generalisation): "
+                   f"{t.get('examples', '?')} examples, {t.get('steps', '?')} steps in {t.get('seconds') or 0:.0f} s on "
+                   f"{t.get('device', '?')}, ${t.get('cost') or 0:.4f} at ${t.get('cost_per_hour') or 0:g}/h "
+                   "(RAG_LOCAL_COST_PER_HOUR on a CPU, RAG_GPU_COST_PER_HOUR on a GPU).")
+    if m.index.get("setup_s") is None:
+        out.append("RAG setup time unknown: the index was built before timings were kept; "
+                   "delete the evaluation directory (.rag-eval/...) to time a fresh build.")
+    elif m.index.get("built"):
+        out.append(f"RAG setup: a fresh index of {m.index['chunks']} chunks, timed when it was built ({m.index['built']}).")
+    if not m.settings.get("local_cost_per_hour"):
+        out.append("local machine time is priced at $0 (set RAG_LOCAL_COST_PER_HOUR to charge it).")
+    return out
