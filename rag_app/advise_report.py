@@ -77,7 +77,7 @@ def cell(key: str, row: dict[str, Any]) -> str:
             text = f"{row['accuracy_changed_before']:.0%} → {value:.0%}"
         return text
     if key.endswith("_ms"):
-        return f"{value:.0f} ms"
+        return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
     if key == "setup_s":
         what = {"rag": "index", "finetune": "train", "hybrid": "index+train"}.get(row.get("kind", ""), "index")
         return f"{what} {_duration(value)}"
