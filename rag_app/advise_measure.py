@@ -333,7 +333,8 @@ def _measure_setup(evaluator: _Evaluator, setup: Setup, config: EvalConfig, item
     )
     m.summaries[setup.name] = summary
     if m.change is None:
-        m.change = {k: change[k] for k in ("edited_facts", "edited_files", "deleted_files", "deleted_questions", "reindex")}
+        m.change = {k: change[k] for k in ("edited_facts", "edited_files", "deleted_files", "deleted_questions", "reindex",
+                                           "note") if k in change}
 
 
 def _retrain(evaluator: _Evaluator, items: Sequence[QAItem], m: Measurement, model_dir: Path, settings: Settings,

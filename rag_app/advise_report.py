@@ -27,6 +27,7 @@ RULES_OF_THUMB: dict[str, tuple[str, dict[str, tuple[float | None, float | None,
     "accuracy": ("accuracy, static data", {"finetune": (0.90, 0.95, "90–95%"), "rag": (0.85, 0.92, "85–92%")}),
     "accuracy_after_change": ("accuracy, changed facts", {"finetune": (0.60, 0.70, "60–70% (stale)"),
                                                            "rag": (0.90, 0.95, "90–95% (current)")}),
+    "staleness_rate": ("stale answers after the change", {}),
     "latency_p50_ms": ("latency p50", {"finetune": (200, 500, "200–500 ms"), "rag": (500, 1500, "500–1500 ms")}),
     "latency_p95_ms": ("latency p95", {}),
     "setup_s": ("setup time", {"finetune": (DAY, 21 * DAY, "days to weeks"), "rag": (3600, 3 * DAY, "hours to days")}),
@@ -71,6 +72,8 @@ def cell(key: str, row: dict[str, Any]) -> str:
         return "yes" if value else "no"
     if value is None:
         return "-"
+    if key == "staleness_rate":
+        return f"{value:.0%}"
     if key.startswith("accuracy"):
         text = f"{value:.0%}"
         if key == "accuracy_after_change" and row.get("accuracy_changed_before") is not None:
@@ -151,8 +154,12 @@ def text(report: dict[str, Any]) -> str:
     if meta.get("dynamic"):
         change = meta.get("change") or {}
         out.append(f"changed facts: {change.get('edited_facts', 0)} answers changed in their passages, "
-                   f"{_count(len(change.get('deleted_files') or []), 'file')} deleted; shown as accuracy on those questions "
-                   "before → after the change, without retraining.")
+                   f"{_count(len(change.get('deleted_files') or []), 'file')} deleted "
+                   f"({change.get('deleted_questions', 0)} questions lost their source); accuracy on the changed "
+                   "questions before → after the change, without retraining. Stale: an answer after the change that "
+                   "still gives the old fact, or answers a question whose source was deleted from old text.")
+        if change.get("note"):
+            out.append(f"note: {change['note']}.")
     for line in meta.get("notes", []):
         out.append(line)
     for row in rows:
