@@ -187,7 +187,7 @@ def add_parser(sub: Any) -> None:
     m.add_argument("--base", default="smollm2", help="with --train: the model to fine-tune (default: smollm2, offline)")
     m.add_argument("--train-output", metavar="DIR", help="with --train: where the model goes (default: beside the evaluation index)")
     m.add_argument("--retrain", action="store_true", help="with --train --dynamic: also retrain on the changed facts and time it")
-    m.add_argument("--model", metavar="DIR", help="without --train: a fine-tuned model directory to measure")
+    m.add_argument("--model", metavar="DIR", help="without --train: a fine-tuned model directory to measure (default ./fine-tuned-model)")
     m.add_argument("--config", action="append", default=[], metavar="SPEC",
                    help="an extra setup to measure: a backend (openai:gpt-4o-mini) or an eval config (llm=ollama,k=6); repeatable")
     m.add_argument("--sample", type=int, default=30, metavar="N", help="questions to ask each setup (default 30)")
