@@ -65,6 +65,7 @@ class Settings:
     ledger: bool = _setting("RAG_LEDGER", True, "Record tokens, latency and cost of every query in <RAG_PERSIST_DIR>/ledger.sqlite3.")
     prices_file: str = _setting("RAG_PRICES", "", "JSON price table merged over the shipped one (USD per 1M tokens; see rag_app/prices.json).")
     local_cost_per_hour: float = _setting("RAG_LOCAL_COST_PER_HOUR", 0.0, "What an hour of local generation costs you (USD), for cost reports; 0 = free.")
+    gpu_cost_per_hour: float = _setting("RAG_GPU_COST_PER_HOUR", 0.0, "What an hour of GPU costs you (USD): prices fine-tuning run on a GPU in `advise --measure --train`; 0 = free.")
     unsupported: str = _setting("RAG_UNSUPPORTED", "auto", "When no sentence of an answer is supported by the sources: flag (show it, marked), fallback (show extractive quotes instead), drop (say the documents do not answer it); auto = fallback for the local backend, flag for the others.")
     support_threshold: float = _setting("RAG_SUPPORT_THRESHOLD", 0.5, "Support score (0-1) under which a sentence of an answer is marked as not supported by the sources.")
     min_relevance: str = _setting("RAG_MIN_RELEVANCE", "auto", "Best retrieval score under which the answer is 'not in the documents' and the LLM is not called; auto = calibrated for minilm (0.3), off for other embeddings; 0 = off.")

@@ -329,6 +329,8 @@ class Evaluator:
         self.judge_spec = judge_spec
         self.progress = progress or (lambda _msg: None)
         self._apps: dict[str, "RagApp"] = {}
+        #: ``(done, total)`` callback for the chunks embedded while indexing (``RagApp.reindex``'s ``progress``).
+        self.reindex_progress: Callable[[int, int], None] | None = None
         self.index_reports: dict[str, dict[str, Any]] = {}
         self._relevant_totals: dict[tuple[str, str, str], int] = {}
 
@@ -343,7 +345,7 @@ class Evaluator:
         if key not in self._apps:
             app = RagApp(settings)
             self.progress(f"indexing {corpus or self.corpus} into {collection} ...")
-            report = app.reindex([corpus or self.corpus])
+            report = app.reindex([corpus or self.corpus], progress=self.reindex_progress)
             self.index_reports[collection] = report.to_dict()
             self.progress(
                 f"  {report.chunks} chunks ({report.added + report.updated} embedded, {report.unchanged} unchanged) "

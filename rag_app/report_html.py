@@ -40,25 +40,29 @@ def _fmt(key: str, value: Any) -> str:
     return str(value)
 
 
-def svg_chart(summaries: Sequence[dict[str, Any]]) -> str:
+def svg_chart(summaries: Sequence[dict[str, Any]], bars: Sequence[tuple[str, str, str, Any]] = BARS,
+              top: dict[str, float] | None = None) -> str:
+    """Grouped horizontal bars, one group per ``config``; each bar scaled to ``top`` or the largest value."""
     rows = [s for s in summaries if not s.get("skipped")]
     bar_h, gap, plot_w = 14, 10, 420
     label_w = max([len(str(r["config"])) for r in rows] + [20]) * 7 + 16
-    group_h = len(BARS) * bar_h + gap
+    group_h = len(bars) * bar_h + gap
     height = 40 + group_h * max(len(rows), 1)
-    top = {key: max((r.get(key) or 0.0 for r in rows), default=0.0) for key, *_ in BARS}
-    top["accuracy"] = 1.0
+    scale = {key: max((r.get(key) or 0.0 for r in rows), default=0.0) for key, *_ in bars}
+    scale.update(top if top is not None else {"accuracy": 1.0})
+    top = scale
+    legend = max([len(name) for _, name, _, _ in bars] + [10]) * 7 + 30
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 120}" height="{height}" '
-        'font-family="sans-serif" font-size="12" role="img" aria-label="accuracy, latency and cost per configuration">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{max(label_w + plot_w + 120, label_w + legend * len(bars))}" height="{height}" '
+        f'font-family="sans-serif" font-size="12" role="img" aria-label="{html.escape(", ".join(b[1] for b in bars))} per configuration">'
     ]
-    for i, (_, name, colour, _) in enumerate(BARS):
-        x = label_w + i * 130
+    for i, (_, name, colour, _) in enumerate(bars):
+        x = label_w + i * legend
         parts.append(f'<rect x="{x}" y="6" width="12" height="12" fill="{colour}"/><text x="{x + 16}" y="16">{name}</text>')
     for g, row in enumerate(rows):
         y0 = 32 + g * group_h
         parts.append(f'<text x="{label_w - 8}" y="{y0 + group_h / 2}" text-anchor="end">{html.escape(str(row["config"]))}</text>')
-        for b, (key, _, colour, show) in enumerate(BARS):
+        for b, (key, _, colour, show) in enumerate(bars):
             value = row.get(key)
             y = y0 + b * bar_h
             if value is None:
@@ -84,6 +88,18 @@ def render(summaries: Sequence[dict[str, Any]], title: str, meta: dict[str, Any]
     dyn = ""
     if dynamic:
         dyn = f"<h2>Changing data</h2><pre>{html.escape(json.dumps(dynamic, indent=2))}</pre>"
+    content = f"""<table><thead><tr>{head}</tr></thead><tbody>
+{chr(10).join(body)}
+</tbody></table>
+<h2>Accuracy, latency and cost</h2>
+<p class="meta">Accuracy on a 0–1 scale; latency and cost scaled to the largest configuration.</p>
+{svg_chart(summaries)}
+{dyn}"""
+    return page(title, meta, content)
+
+
+def page(title: str, meta: dict[str, Any], content: str) -> str:
+    """A whole self-contained page: the title, a line of ``meta`` and ``content`` (HTML)."""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -96,12 +112,6 @@ th {{ background: #f3f3f3; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="meta">{html.escape(" · ".join(f"{k}: {v}" for k, v in meta.items()))}</p>
-<table><thead><tr>{head}</tr></thead><tbody>
-{chr(10).join(body)}
-</tbody></table>
-<h2>Accuracy, latency and cost</h2>
-<p class="meta">Accuracy on a 0–1 scale; latency and cost scaled to the largest configuration.</p>
-{svg_chart(summaries)}
-{dyn}
+{content}
 </body></html>
 """

@@ -1,38 +1,189 @@
-"""advise --measure: the recommendation follows the measured table."""
+"""advise --measure: RAG, fine-tuned and hybrid measured on the same questions, beside the rules of thumb."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Sequence
 
 import pytest
 
-from rag_app.advise_measure import decide, measure
+from chains import AnswerBackend, BackendOptions, register_llm
+from rag_app.advise_measure import Setup, decide, measure, rows
+from rag_app.advise_report import disagreements, text
 from rag_app.errors import ConfigError
-from test_eval import qa_set  # noqa: F401  (the fixture: a tiny QA set and its corpus)
+from test_eval import QUESTIONS, qa_set  # noqa: F401  (the fixture: a tiny QA set and its corpus)
+from test_finetune import tiny_base  # noqa: F401  (a 2-layer Llama to fine-tune in seconds)
+
+OLD_FACTS = {question: answer for _, question, answer, _, _ in QUESTIONS}
 
 
-def test_measured_rows_and_the_setup_that_answers_best_wins(qa_set, tmp_path: Path):  # noqa: F811
+class Memorised(AnswerBackend):
+    """A stand-in for a model fine-tuned on the old facts: it recalls them and never reads the passages."""
+
+    name = "memorised"
+
+    def answer(self, question: str, documents: Sequence) -> str:
+        return f"It is {OLD_FACTS.get(question, 'unknown')}."
+
+
+class CtrlC(AnswerBackend):
+    """Raises KeyboardInterrupt when asked: Ctrl-C arriving while this setup is measured."""
+
+    name = "ctrlc"
+
+    def answer(self, question: str, documents: Sequence) -> str:
+        raise KeyboardInterrupt
+
+
+@register_llm("memorised", description="test: recalls the old facts")
+def _memorised(options: BackendOptions) -> AnswerBackend:
+    return Memorised()
+
+
+@register_llm("ctrlc", description="test: Ctrl-C while answering")
+def _ctrlc(options: BackendOptions) -> AnswerBackend:
+    return CtrlC()
+
+
+SETUPS = [
+    Setup("rag", "llm=extractive,k=2", "rag"),
+    Setup("finetune", "llm=memorised,retrieval=false", "finetune"),
+    Setup("hybrid", "llm=memorised,k=2", "hybrid"),
+]
+
+
+def test_changed_facts_leave_the_memorised_model_stale_while_rag_follows(qa_set, tmp_path: Path):  # noqa: F811
     qa, corpus = qa_set
-    rows = measure(
-        qa, corpus,
-        {"rag": "llm=extractive,k=2", "finetune": "llm=fake,retrieval=false", "hybrid": "llm=fake,k=2"},
-        sample=None, dynamic=True,
-    )
-    by = {r["setup"]: r for r in rows}
-    assert by["rag"]["accuracy"] == 1.0 and by["finetune"]["accuracy"] == 0.0
-    assert by["finetune"]["hit"] == 0.0  # no retrieval, no sources
-    assert "accuracy_after_change" in by["rag"] and "staleness_rate" in by["rag"]
-    best, reasons = decide(rows)
-    assert best == "rag" and any(r.startswith("rag: accuracy 1.00") for r in reasons)
+    m = measure(qa, corpus, SETUPS, sample=None, dynamic=True,
+                eval_dir=tmp_path / "eval")
+    table = {r["setup"]: r for r in rows(m, queries_per_day=100)}
+    rag, ft, hybrid = table["rag"], table["finetune"], table["hybrid"]
+    assert m.change is not None and m.change["edited_facts"] >= 1
+    # static: both know every fact; after the change only retrieval gives the new ones
+    assert rag["accuracy"] == ft["accuracy"] == 1.0
+    assert rag["accuracy_changed_before"] == rag["accuracy_after_change"] == 1.0
+    assert ft["accuracy_changed_before"] == 1.0 and ft["accuracy_after_change"] == 0.0
+    assert ft["staleness_rate"] > 0 and hybrid["accuracy_after_change"] == 0.0
+    assert rag["attribution"] and hybrid["attribution"] and not ft["attribution"]
+    # setup: a fresh index was timed; update: RAG reindexed in measured seconds, no training known here
+    assert rag["setup_s"] is not None and rag["setup_s"] == pytest.approx(m.index["setup_s"], abs=0.1) and m.index["chunks"] > 0
+    assert rag["update"] == "reindex" and 0 < rag["update_s"] < 60
+    assert ft["setup_s"] is None and ft["update_s"] is None
+    assert rag["cost_per_query"] == 0.0 and rag["cost_per_month"] == 0.0
+    assert rag["latency_p95_ms"] >= rag["latency_p50_ms"] > 0
+    assert [s["step"] for s in m.steps] == ["index", "measure rag", "measure finetune", "measure hybrid"]
+    best, reasons = decide(list(table.values()))
+    assert best == "rag" and any("rag: accuracy 100%; on the changed facts 100% before the change, 100% after" in r
+                                 for r in reasons)
+    notes = disagreements(list(table.values()))
+    assert any(n.startswith("finetune: accuracy, changed facts 100% → 0% is below the rule of thumb") for n in notes)
+    assert any(n.startswith("hybrid: said to give the best of both") for n in notes)
+
+
+def test_ctrl_c_keeps_what_was_measured(qa_set, tmp_path: Path):  # noqa: F811
+    qa, corpus = qa_set
+    setups = [*SETUPS[:2], Setup("ctrlc", "llm=ctrlc", "extra"), SETUPS[2]]
+    m = measure(qa, corpus, setups, sample=None, eval_dir=tmp_path / "eval")
+    assert m.interrupted == "interrupted during measure ctrlc: measured rag, finetune"
+    assert [r["setup"] for r in rows(m)] == ["rag", "finetune"]
 
 
 def test_near_ties_go_to_the_faster_setup():
-    rows = [
-        {"setup": "rag", "accuracy": 0.60, "total_p50_ms": 900.0},
-        {"setup": "hybrid", "accuracy": 0.61, "total_p50_ms": 4000.0},
-        {"setup": "finetune", "accuracy": 0.20, "total_p50_ms": 300.0},
+    table = [
+        {"setup": "rag", "accuracy": 0.60, "latency_p50_ms": 900.0, "attribution": True},
+        {"setup": "hybrid", "accuracy": 0.61, "latency_p50_ms": 4000.0, "attribution": True},
+        {"setup": "finetune", "accuracy": 0.20, "latency_p50_ms": 300.0},
     ]
-    best, reasons = decide(rows)
+    best, reasons = decide(table)
     assert best == "rag" and "faster" in reasons[-1]
     with pytest.raises(ConfigError, match="No setup could be measured"):
         decide([{"setup": "rag", "accuracy": None}])
+
+
+def test_without_train_a_missing_model_is_a_one_line_error(qa_set, capsys: pytest.CaptureFixture[str]):  # noqa: F811
+    from rag_app.cli import main
+
+    qa, corpus = qa_set
+    assert main(["advise", "--measure", "--qa", str(qa), "--corpus", str(corpus), "--no-input", "--model", "nope"]) == 4
+    assert capsys.readouterr().err.strip() == \
+        "error: Model directory nope not found: pass --train to fine-tune one, or --model DIR"
+    assert main(["advise", "--measure", "--qa", str(qa), "--corpus", str(corpus), "--no-input", "--retrain",
+                 "--train"]) == 4
+    assert "--retrain needs --train and --dynamic" in capsys.readouterr().err
+
+
+def test_the_whole_command_trains_measures_and_reports(qa_set, tiny_base: Path, tmp_path: Path,  # noqa: F811
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch):
+    """`advise --measure --train --dynamic`: a real Trainer run (tiny model), real Chroma, JSON and HTML."""
+    from rag_app.cli import main
+
+    qa, corpus = qa_set
+    monkeypatch.setenv("RAG_LOCAL_COST_PER_HOUR", "3.6")  # $0.001 a second: costs become checkable
+    monkeypatch.setenv("RAG_MAX_TOKENS", "8")
+    monkeypatch.setenv("RAG_N_CTX", "256")  # the tiny model's window
+    html = tmp_path / "report.html"
+    code = main(["advise", "--measure", "--no-input", "--qa", str(qa), "--corpus", str(corpus), "--train",
+                 "--base", str(tiny_base), "--train-minutes", "0.5", "--train-output", str(tmp_path / "model"),
+                 "--dynamic", "--retrain", "--sample", "4", "--config", "fake", "--json", "--out", str(html)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    report = json.loads(out)
+    assert {"rows", "recommendation", "reasons"} <= set(report)
+    by = {r["setup"]: r for r in report["rows"]}
+    assert list(by) == ["rag", "finetune", "hybrid", "fake"]
+    for row in by.values():
+        assert {"setup", "accuracy", "accuracy_after_change", "latency_p50_ms", "latency_p95_ms", "setup_s",
+                "update_s", "cost_per_query", "cost_upfront"} <= set(row)
+    training = report["training"]
+    assert training["device"] == "cpu" and training["steps"] > 0 and training["examples"] == 4
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert card["knowledge"]["seconds"] == training["seconds"]
+    assert training["cost"] == pytest.approx(training["seconds"] / 1000, abs=1e-4)
+    assert by["finetune"]["setup_s"] == training["seconds"] and by["finetune"]["cost_upfront"] == training["cost"]
+    assert by["hybrid"]["setup_s"] == pytest.approx(by["rag"]["setup_s"] + training["seconds"], abs=0.2)
+    retrained = report["retraining"]  # --retrain: trained again on the changed facts, and timed
+    assert retrained["examples"] == 4 - report["meta"]["change"]["deleted_questions"] and retrained["steps"] > 0
+    assert by["finetune"]["update"] == "retrain" and by["finetune"]["update_s"] == retrained["seconds"]
+    assert retrained["questions"] == report["meta"]["change"]["edited_facts"] >= 1
+    assert 0.0 <= by["finetune"]["accuracy_after_retrain"] <= 1.0
+    assert (tmp_path / "model-retrained" / "model_card.json").is_file()
+    assert by["rag"]["llm"] == "extractive" and by["rag"]["accuracy"] == 1.0 and by["rag"]["accuracy_after_change"] == 1.0
+    assert by["finetune"]["cost_per_query"] > 0  # the model ran here, priced at RAG_LOCAL_COST_PER_HOUR
+    assert report["recommendation"] == "rag"
+    assert report["meta"]["train_questions_are_eval_questions"] is True
+    answers = [json.loads(line) for line in Path(report["meta"]["results"]).read_text().splitlines()]
+    assert {a["setup"] for a in answers} == set(by) and all("answer" in a for a in answers)
+    assert [s["step"] for s in report["meta"]["steps"]] == \
+        ["index", "measure rag", "train", "measure finetune", "measure hybrid", "measure fake", "retrain"]
+    assert "training: 4 examples (qa)" in err and "[embedding] 4/4 chunks" in err and "[hybrid] 4/" in err
+    page = html.read_text()
+    assert page.count("<svg") == 2 and "rule: fine-tune" in page and "Recommendation: rag" in page
+    assert "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_the_text_report_puts_rules_of_thumb_beside_the_numbers():
+    table = [
+        {"setup": "rag", "kind": "rag", "attribution": True, "accuracy": 0.9, "accuracy_changed_before": 0.9,
+         "accuracy_after_change": 0.9, "latency_p50_ms": 800.0, "latency_p95_ms": 1200.0, "setup_s": 40.0,
+         "update_s": 1.5, "update": "reindex", "cost_per_query": 0.0, "cost_upfront": 0.0, "cost_per_month": 0.0},
+        {"setup": "finetune", "kind": "finetune", "attribution": False, "accuracy": 0.5, "accuracy_changed_before": 0.6,
+         "accuracy_after_change": 0.0, "latency_p50_ms": 150.0, "latency_p95_ms": 300.0, "setup_s": 240.0,
+         "update_s": 240.0, "update": "retrain (estimate: the training time)", "cost_per_query": 0.0,
+         "cost_upfront": 0.0, "cost_per_month": 0.0},
+    ]
+    best, reasons = decide(table)
+    report = {"rows": table, "recommendation": best, "reasons": reasons, "disagreements": disagreements(table),
+              "meta": {"questions": 30, "qa": "qa.jsonl", "corpus": "docs", "dynamic": True, "queries_per_day": 1000,
+                       "change": {"edited_facts": 9, "deleted_files": ["a.txt"]}, "steps": [{"step": "index", "seconds": 40.0}]}}
+    out = text(report)
+    flat = " ".join(out.split())  # column widths aside
+    assert "accuracy, changed facts 60–70% (stale) 90–95% (current) 90% → 90% 60% → 0%" in flat
+    assert "update time retraining re-embedding reindex 1.5 s retrain 4.0 min (est.)" in flat
+    assert "source attribution no yes yes no" in flat
+    assert "finetune: latency p50 150 ms is below the rule of thumb (200–500 ms)" in out
+    assert "finetune: setup time train 4.0 min is below the rule of thumb (days to weeks)" in out
+    assert "9 answers changed in their passages, 1 file deleted (0 questions lost their source)" in flat
+    assert "stale answers after the change" in out
+    assert "Recommendation: rag" in out and "Wall time per step: index 40.0 s" in out
