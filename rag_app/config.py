@@ -30,6 +30,8 @@ class Settings:
     exclude: str = _setting("RAG_EXCLUDE", "", "Comma-separated globs to skip, added to hidden files, __pycache__, node_modules.")
     llm: str = _setting("RAG_LLM", "local", "LLM backend: local, extractive, openai, azure, ollama, hf, fake, or name:model (e.g. openai:gpt-4o-mini, ollama:llama3.2).")
     embeddings: str = _setting("RAG_EMBEDDINGS", "minilm", "Embedding model: minilm (shipped all-MiniLM-L6-v2), st:/path/to/sentence-transformers-dir, openai:text-embedding-3-small, ollama:MODEL.")
+    embed_runtime: str = _setting("RAG_EMBED_RUNTIME", "onnx", "How the minilm model runs: onnx (ONNX Runtime, no torch on the query path; exported once from the shipped weights) or torch (transformers).")
+    embed_precision: str = _setting("RAG_EMBED_PRECISION", "fp32", "minilm on onnx: fp32 (fused graph, same vectors as torch) or int8 (MatMul weights quantized per channel: faster, slightly different vectors).")
     k: int = _setting("RAG_K", 4, "Number of chunks retrieved per question.")
     chunk_size: int = _setting("RAG_CHUNK_SIZE", 200, "Chunk size in cl100k_base tokens.")
     chunk_overlap: int = _setting("RAG_CHUNK_OVERLAP", 30, "Tokens shared by neighbouring chunks.")
@@ -102,6 +104,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.search not in {"vector", "mmr", "hybrid"}:
             raise ConfigError(f"RAG_SEARCH must be vector, mmr or hybrid, got {self.search!r}")
+        if self.embed_runtime not in {"onnx", "torch"}:
+            raise ConfigError(f"RAG_EMBED_RUNTIME must be onnx or torch, got {self.embed_runtime!r}")
+        if self.embed_precision not in {"fp32", "int8"}:
+            raise ConfigError(f"RAG_EMBED_PRECISION must be fp32 or int8, got {self.embed_precision!r}")
         if self.chain not in {"stuff", "map_reduce"}:
             raise ConfigError(f"RAG_CHAIN must be stuff or map_reduce, got {self.chain!r}")
         if self.k < 1:

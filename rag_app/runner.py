@@ -65,6 +65,7 @@ class RagApp:
             options = {
                 "api_key": s.openai_api_key, "base_url": s.openai_base_url, "ollama_base_url": s.ollama_base_url,
                 "timeout": s.request_timeout, "max_retries": s.max_retries,
+                "runtime": s.embed_runtime, "precision": s.embed_precision,
             }
             self._embedder = create_embeddings(s.embeddings, s.embed_batch_size, options)
         return self._embedder
