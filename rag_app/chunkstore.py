@@ -60,6 +60,14 @@ CREATE TABLE IF NOT EXISTS generations (
     collection TEXT PRIMARY KEY,
     generation INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS setups (
+    collection TEXT PRIMARY KEY,
+    setup      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    name     TEXT PRIMARY KEY,
+    physical TEXT NOT NULL
+);
 """
 
 _TERM = re.compile(r"[^\W_]+")
@@ -136,6 +144,26 @@ class ChunkStore:
         row = self._db.execute("SELECT generation FROM generations WHERE collection = ?", (collection,)).fetchone()
         return int(row[0]) if row else 0
 
+    def set_setup(self, collection: str, setup: Mapping[str, Any]) -> None:
+        """What built ``collection`` (as recorded in its Chroma metadata)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO setups (collection, setup) VALUES (?, ?)", (collection, json.dumps(dict(setup), sort_keys=True))
+        )
+
+    def setup(self, collection: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT setup FROM setups WHERE collection = ?", (collection,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_alias(self, name: str, physical: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO aliases (name, physical) VALUES (?, ?)", (name, physical))
+
+    def alias(self, name: str) -> str | None:
+        """The physical collection serving index ``name``, if this database knows it."""
+        row = self._db.execute("SELECT physical FROM aliases WHERE name = ?", (name,)).fetchone()
+        if row:
+            return str(row[0])
+        return name if self.setup(name) is not None else None
+
     def count(self, collection: str) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM chunks WHERE collection = ?", (collection,)).fetchone()[0])
 
@@ -192,12 +220,14 @@ class ChunkStore:
 
     def drop(self, collection: str) -> None:
         self._db.execute(f"DROP TABLE IF EXISTS {self._fts(collection)}")
-        for table in ("chunks", "vectors", "generations"):
+        for table in ("chunks", "vectors", "generations", "setups"):
             self._db.execute(f"DELETE FROM {table} WHERE collection = ?", (collection,))
 
     def mirror(self, collection: str, rows: Iterable[ChunkRow]) -> None:
         """Make the collection's rows exactly ``rows`` (what Chroma holds)."""
-        self.drop(collection)
+        self._db.execute(f"DROP TABLE IF EXISTS {self._fts(collection)}")
+        for table in ("chunks", "vectors"):
+            self._db.execute(f"DELETE FROM {table} WHERE collection = ?", (collection,))
         fts = self._ensure_fts(collection)
         self._insert(collection, fts, list(rows))
         self._bump(collection)

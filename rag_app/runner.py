@@ -116,9 +116,13 @@ class RagApp:
             from rag_app.index import VectorIndex
             from rag_app.records import RecordStore
 
-            client = self._chroma(create)
+            s = self.settings
+            if not s.chroma_host and not create and not s.persist_path.exists():
+                raise IndexMissing(f"No index at {s.persist_path}: run `rag-app reindex` first.")
             self._records = RecordStore(self.settings.persist_path / RECORDS_FILE)
             split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap)
+            # A local query is served by the search side without Chroma: connect on first use.
+            client = self._chroma(create) if s.chroma_host else (lambda: self._chroma(create))
             self._index = VectorIndex(
                 client, self.settings.collection, self.embedder, split, self._records,
                 write_batch=max(self.settings.embed_batch_size, 1) * 4,
@@ -223,7 +227,7 @@ class RagApp:
         if self._searcher is None or self._searcher.index is not self._vector_index():
             from rag_app.retrieval import Searcher
 
-            self._searcher = Searcher(self._vector_index())
+            self._searcher = Searcher(self._vector_index(), remote=bool(self.settings.chroma_host))
         return self._searcher.search(question, opts)
 
     def query(
