@@ -239,10 +239,15 @@ class VectorIndex:
         verify: bool = False,
         dry_run: bool = False,
         progress: Progress | None = None,
+        unreadable: Sequence[tuple[Path, str]] = (),
     ) -> IndexReport:
-        """Bring the collection in step with ``found`` (the files now under ``roots``)."""
+        """Bring the collection in step with ``found`` (the files now under ``roots``).
+
+        ``unreadable``: entries the walk could not use, reported as skipped.
+        """
         started = time.perf_counter()
         report = IndexReport(files=len(found), dry_run=dry_run)
+        report.skipped.extend(SkippedFile(str(path), reason) for path, reason in unreadable)
         collection = self.collection(create=not dry_run) if not dry_run else self._maybe_collection()
         records = self.records.all(self.physical_name())
         plans: list[_FilePlan] = []
@@ -397,7 +402,12 @@ class VectorIndex:
             offset += page
 
     def rebuild(
-        self, found: Sequence[FoundFile], roots: Sequence[Path], *, progress: Progress | None = None
+        self,
+        found: Sequence[FoundFile],
+        roots: Sequence[Path],
+        *,
+        progress: Progress | None = None,
+        unreadable: Sequence[tuple[Path, str]] = (),
     ) -> IndexReport:
         """Build a new collection beside the serving one; switch over only when it is complete."""
         active = self.physical_name() if self._alias_or_collection_exists() else None
@@ -409,7 +419,7 @@ class VectorIndex:
         target = f"{self.name}--{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         self._physical = target
         try:
-            report = self.reindex(found, roots, progress=progress)
+            report = self.reindex(found, roots, progress=progress, unreadable=unreadable)
         except BaseException:
             self._physical = active
             raise

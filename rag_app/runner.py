@@ -169,19 +169,20 @@ class RagApp:
             raise ConfigError("Nothing to index: pass PATH or set RAG_DATA")
         include = s.split_list(s.include) or list(DEFAULT_INCLUDE)
         exclude = list(DEFAULT_EXCLUDE) + s.split_list(s.exclude)
+        unreadable: list[tuple[Path, str]] = []
         try:
-            found = walk(roots, include, exclude)
+            found = walk(roots, include, exclude, skipped=unreadable)
         except SourceNotFound as exc:
             raise SourceMissing(f"{exc}: check the path you asked to index") from None
         resolved = [r.expanduser().resolve() for r in roots]
         index = self._vector_index(create=True)
         if dry_run:
-            return index.reindex(found, resolved, verify=verify, dry_run=True)
+            return index.reindex(found, resolved, verify=verify, dry_run=True, unreadable=unreadable)
         with WriterLock(s.persist_path / LOCK_FILE, wait=wait):
             index.refresh()  # another writer may have switched collections since we looked
             if rebuild:
-                return index.rebuild(found, resolved, progress=progress)
-            return index.reindex(found, resolved, verify=verify, progress=progress)
+                return index.rebuild(found, resolved, progress=progress, unreadable=unreadable)
+            return index.reindex(found, resolved, verify=verify, progress=progress, unreadable=unreadable)
 
     def stop(self) -> None:
         """Ask a running reindex to stop after its current batch (signal-safe)."""
