@@ -102,8 +102,8 @@ class Settings:
         return replace(self, **changes) if changes else self
 
     def __post_init__(self) -> None:
-        if self.search not in {"vector", "mmr", "hybrid"}:
-            raise ConfigError(f"RAG_SEARCH must be vector, mmr or hybrid, got {self.search!r}")
+        if self.search not in {"vector", "mmr", "hybrid", "bm25"}:
+            raise ConfigError(f"RAG_SEARCH must be hybrid, vector, mmr or bm25, got {self.search!r}")
         if self.embed_runtime not in {"onnx", "torch"}:
             raise ConfigError(f"RAG_EMBED_RUNTIME must be onnx or torch, got {self.embed_runtime!r}")
         if self.embed_precision not in {"fp32", "int8"}:

@@ -200,14 +200,15 @@ class RagApp:
         hybrid: bool | None = None,
         where: str | None = None,
         fetch_k: int | None = None,
+        search: str | None = None,
     ) -> "RetrievalOptions":
-        """Settings overridden by the non-``None`` arguments."""
+        """Settings overridden by the non-``None`` arguments (``search``: vector, mmr, hybrid, bm25)."""
         from rag_app.retrieval import RetrievalOptions
 
         s = self.settings
         if mmr and hybrid:
             raise ConfigError("Choose one of --mmr and --hybrid")
-        search = "mmr" if mmr else "hybrid" if hybrid else s.search
+        search = "mmr" if mmr else "hybrid" if hybrid else search or s.search
         if search == "mmr" and mmr is False or search == "hybrid" and hybrid is False:
             search = "vector"
         return RetrievalOptions(
