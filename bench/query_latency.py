@@ -67,7 +67,9 @@ def main() -> None:
 
         for size in sizes:
             started = time.perf_counter()
+            batch_no = 0
             while have < size:
+                batch_no += 1
                 n = min(size - have, 5000)
                 idx = [(have + i) % len(base) for i in range(n)]
                 copy = [(have + i) // len(base) + 1 for i in range(n)]
@@ -76,7 +78,8 @@ def main() -> None:
                 rows = []
                 for c, k, v in zip((base[i] for i in idx), copy, vec):
                     text = f"{c.text} (copy {k})"
-                    meta = {**c.metadata(), "source": f"{c.source}#copy{k}", "content_hash": text_hash(text)}
+                    source = f"{c.source}#copy{k}-{size}-{batch_no}"  # one batch never replaces another's rows
+                    meta = {**c.metadata(), "source": source, "content_hash": text_hash(text)}
                     rows.append(ChunkRow(f"{c.id}-{k}", meta["source"], text_hash(text), text, meta, v.tolist()))
                 with index.records._transaction():
                     store.replace_sources(physical, rows)

@@ -2,14 +2,15 @@
 
 Per physical collection:
 
-- ``chunks``: every chunk's id, source, content hash and metadata (JSON);
-- an FTS5 table of the chunk texts (``porter unicode61``: Porter stemming; the
-  query drops stop words), ranked with SQLite's built-in BM25. It is updated
-  row by row with the reindex, never rebuilt per query or per process;
+- ``chunks``: every chunk's id, source, content hash, metadata (JSON) and text;
 - ``vectors``: **one vector per distinct text** (keyed by content hash). A file
   that repeats one paragraph 2,000 times adds one vector, not 2,000; exact
   search over these vectors cannot be crowded out by duplicates the way an
-  HNSW graph is (see :mod:`rag_app.retrieval`).
+  HNSW graph is (see :mod:`rag_app.retrieval`);
+- ``texts``: the BM25 term counts of each distinct text (lower-cased words,
+  stop words dropped, Snowball-stemmed; ids in ``vocab``), written with the
+  reindex, row by row. A process turns them into a sparse BM25 weight matrix
+  once (:meth:`ChunkStore.term_matrix`), never per query.
 
 Across collections and runs, ``embedding_cache`` maps (embedder variant,
 content hash) to a vector, so no text is embedded twice.
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     source       TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     metadata     TEXT NOT NULL,
+    text         TEXT NOT NULL,
     UNIQUE (collection, chunk_id)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks (collection, source);
@@ -50,6 +52,16 @@ CREATE TABLE IF NOT EXISTS vectors (
     vector       BLOB NOT NULL,
     PRIMARY KEY (collection, content_hash)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS texts (
+    collection   TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    terms        BLOB NOT NULL,
+    PRIMARY KEY (collection, content_hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vocab (
+    id   INTEGER PRIMARY KEY,
+    term TEXT NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS embedding_cache (
     model        TEXT NOT NULL,
     content_hash TEXT NOT NULL,
@@ -91,7 +103,7 @@ def text_hash(text: str) -> str:
 
 
 def query_terms(text: str) -> list[str]:
-    """The words of a question BM25 ranks by: lower-cased, stop words dropped, each once."""
+    """The words of a question BM25 ranks by: lower-cased, stop words dropped, each once (unstemmed)."""
     from chains.text import STOPWORDS
 
     seen: dict[str, None] = {}
@@ -99,6 +111,22 @@ def query_terms(text: str) -> list[str]:
         if word not in STOPWORDS:
             seen.setdefault(word, None)
     return list(seen)
+
+
+_stemmer: Any = None
+
+
+def terms(text: str) -> list[str]:
+    """BM25 terms of ``text``: lower-cased words, stop words dropped, Snowball-stemmed (English)."""
+    global _stemmer
+    from chains.text import STOPWORDS
+
+    if _stemmer is None:
+        import Stemmer
+
+        _stemmer = Stemmer.Stemmer("english")
+    words = [w for w in _TERM.findall(text.lower()) if w not in STOPWORDS]
+    return _stemmer.stemWords(words) if words else []
 
 
 def _blob(vector: Sequence[float]) -> bytes:
@@ -115,22 +143,6 @@ class ChunkStore:
         db.executescript(SCHEMA)
 
     # --- bookkeeping --------------------------------------------------------------------
-
-    @staticmethod
-    def _fts(collection: str) -> str:
-        return "fts_" + hashlib.sha1(collection.encode()).hexdigest()[:16]
-
-    def _ensure_fts(self, collection: str) -> str:
-        name = self._fts(collection)
-        self._db.execute(
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')"
-        )
-        return name
-
-    def _has_fts(self, collection: str) -> bool:
-        name = self._fts(collection)
-        row = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone()
-        return row is not None
 
     def _bump(self, collection: str) -> None:
         self._db.execute(
@@ -176,60 +188,92 @@ class ChunkStore:
             by_source.setdefault(row.source, []).append(row)
         if not by_source:
             return
-        fts = self._ensure_fts(collection)
-        self._delete(collection, fts, list(by_source))
+        self._delete(collection, list(by_source))
         for source_rows in by_source.values():
-            self._insert(collection, fts, source_rows)
+            self._insert(collection, source_rows)
         self._collect_vectors(collection)
         self._bump(collection)
 
-    def _insert(self, collection: str, fts: str, rows: Sequence[ChunkRow]) -> None:
-        for row in rows:
-            cursor = self._db.execute(
-                """INSERT OR REPLACE INTO chunks (collection, chunk_id, source, content_hash, metadata)
-                   VALUES (?, ?, ?, ?, ?)""",
-                (collection, row.chunk_id, row.source, row.content_hash, json.dumps(dict(row.metadata), sort_keys=True)),
-            )
-            self._db.execute(f"INSERT OR REPLACE INTO {fts} (rowid, text) VALUES (?, ?)", (cursor.lastrowid, row.text))
+    def _insert(self, collection: str, rows: Sequence[ChunkRow]) -> None:
+        self._db.executemany(
+            """INSERT OR REPLACE INTO chunks (collection, chunk_id, source, content_hash, metadata, text)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            [
+                (collection, r.chunk_id, r.source, r.content_hash, json.dumps(dict(r.metadata), sort_keys=True), r.text)
+                for r in rows
+            ],
+        )
         self._db.executemany(
             "INSERT OR IGNORE INTO vectors (collection, content_hash, vector) VALUES (?, ?, ?)",
             [(collection, r.content_hash, _blob(r.vector)) for r in rows if r.vector is not None],
         )
+        self._add_texts(collection, {r.content_hash: r.text for r in rows})
 
-    def _delete(self, collection: str, fts: str, sources: Sequence[str]) -> None:
-        for source in sources:
-            rowids = [r[0] for r in self._db.execute(
-                "SELECT rowid FROM chunks WHERE collection = ? AND source = ?", (collection, source)
-            )]
-            self._db.executemany(f"DELETE FROM {fts} WHERE rowid = ?", [(r,) for r in rowids])
-            self._db.execute("DELETE FROM chunks WHERE collection = ? AND source = ?", (collection, source))
+    def _add_texts(self, collection: str, texts: Mapping[str, str]) -> None:
+        """Term counts of each distinct text not stored yet (the BM25 side)."""
+        import numpy as np
 
-    def _collect_vectors(self, collection: str) -> None:
-        self._db.execute(
-            """DELETE FROM vectors WHERE collection = ? AND content_hash NOT IN
-               (SELECT content_hash FROM chunks WHERE collection = ?)""",
-            (collection, collection),
+        hashes = list(texts)
+        have: set[str] = set()
+        for start in range(0, len(hashes), 500):
+            part = hashes[start : start + 500]
+            marks = ",".join("?" * len(part))
+            have.update(r[0] for r in self._db.execute(
+                f"SELECT content_hash FROM texts WHERE collection = ? AND content_hash IN ({marks})", (collection, *part)
+            ))
+        rows = []
+        for content_hash in hashes:
+            if content_hash in have:
+                continue
+            counts: dict[str, int] = {}
+            for term in terms(texts[content_hash]):
+                counts[term] = counts.get(term, 0) + 1
+            ids = self._term_ids(list(counts), create=True)
+            pairs = np.array([(ids[t], c) for t, c in counts.items()], dtype="<u4").reshape(-1, 2)
+            rows.append((collection, content_hash, pairs.tobytes()))
+        self._db.executemany("INSERT OR IGNORE INTO texts (collection, content_hash, terms) VALUES (?, ?, ?)", rows)
+
+    def _term_ids(self, words: Sequence[str], create: bool = False) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(words), 500):
+            part = list(words[start : start + 500])
+            marks = ",".join("?" * len(part))
+            found.update({t: i for i, t in self._db.execute(f"SELECT id, term FROM vocab WHERE term IN ({marks})", part)})
+        if create:
+            for word in words:
+                if word not in found:
+                    found[word] = int(self._db.execute("INSERT INTO vocab (term) VALUES (?)", (word,)).lastrowid or 0)
+        return found
+
+    def _delete(self, collection: str, sources: Sequence[str]) -> None:
+        self._db.executemany(
+            "DELETE FROM chunks WHERE collection = ? AND source = ?", [(collection, source) for source in sources]
         )
 
+    def _collect_vectors(self, collection: str) -> None:
+        for table in ("vectors", "texts"):
+            self._db.execute(
+                f"""DELETE FROM {table} WHERE collection = ? AND content_hash NOT IN
+                    (SELECT content_hash FROM chunks WHERE collection = ?)""",
+                (collection, collection),
+            )
+
     def delete_sources(self, collection: str, sources: Sequence[str]) -> None:
-        if not sources or not self._has_fts(collection):
+        if not sources:
             return
-        self._delete(collection, self._fts(collection), sources)
+        self._delete(collection, sources)
         self._collect_vectors(collection)
         self._bump(collection)
 
     def drop(self, collection: str) -> None:
-        self._db.execute(f"DROP TABLE IF EXISTS {self._fts(collection)}")
-        for table in ("chunks", "vectors", "generations", "setups"):
+        for table in ("chunks", "vectors", "texts", "generations", "setups"):
             self._db.execute(f"DELETE FROM {table} WHERE collection = ?", (collection,))
 
     def mirror(self, collection: str, rows: Iterable[ChunkRow]) -> None:
         """Make the collection's rows exactly ``rows`` (what Chroma holds)."""
-        self._db.execute(f"DROP TABLE IF EXISTS {self._fts(collection)}")
-        for table in ("chunks", "vectors"):
+        for table in ("chunks", "vectors", "texts"):
             self._db.execute(f"DELETE FROM {table} WHERE collection = ?", (collection,))
-        fts = self._ensure_fts(collection)
-        self._insert(collection, fts, list(rows))
+        self._insert(collection, list(rows))
         self._bump(collection)
 
     def missing_vectors(self, collection: str) -> list[tuple[str, str]]:
@@ -296,53 +340,74 @@ class ChunkStore:
         matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
         return hashes, matrix
 
+    def term_matrix(self, collection: str, row: Mapping[str, int], k1: float = 1.5, b: float = 0.75) -> Any:
+        """BM25 weights as a sparse (terms x texts) CSR matrix; text columns in ``row`` order.
+
+        Lucene's BM25 over the distinct texts: idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
+        weight = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avglen)).
+        """
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
+        columns, blobs = [], []
+        for content_hash, blob in self._db.execute(
+            "SELECT content_hash, terms FROM texts WHERE collection = ?", (collection,)
+        ):
+            if content_hash in row:
+                columns.append(row[content_hash])
+                blobs.append(blob)
+        n = len(row)
+        if not blobs:
+            return csr_matrix((1, max(n, 1)), dtype=np.float32)
+        sizes = np.fromiter((len(b) // 8 for b in blobs), dtype=np.int64, count=len(blobs))
+        pairs = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(-1, 2)
+        term_ids = pairs[:, 0].astype(np.int64)
+        tf = pairs[:, 1].astype(np.float32)
+        doc = np.repeat(np.asarray(columns, dtype=np.int64), sizes)
+        lengths = np.zeros(n, dtype=np.float32)
+        np.add.at(lengths, doc, tf)
+        avg = float(lengths[lengths > 0].mean()) if (lengths > 0).any() else 1.0
+        vocab = int(term_ids.max()) + 1
+        df = np.bincount(term_ids, minlength=vocab).astype(np.float32)
+        docs = float(len(blobs))
+        idf = np.log1p((docs - df + 0.5) / (df + 0.5))
+        weight = idf[term_ids] * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[doc] / avg))
+        return csr_matrix((weight.astype(np.float32), (term_ids, doc)), shape=(vocab, n))
+
+    def term_ids(self, words: Sequence[str]) -> list[int]:
+        """Vocabulary ids of the (stemmed) ``words`` that any text has."""
+        return list(self._term_ids(list(dict.fromkeys(words))).values())
+
     def chunks_of(self, collection: str, hashes: Sequence[str]) -> dict[str, list[str]]:
         """Chunk ids per content hash, in source order."""
         out: dict[str, list[str]] = {}
         for start in range(0, len(hashes), 500):
             part = list(hashes[start : start + 500])
             marks = ",".join("?" * len(part))
-            for chunk_id, content_hash in self._db.execute(
-                f"""SELECT chunk_id, content_hash FROM chunks WHERE collection = ? AND content_hash IN ({marks})
-                    ORDER BY source, json_extract(metadata, '$.position'), chunk_id""",
+            rows = self._db.execute(
+                f"""SELECT chunk_id, content_hash, source, json_extract(metadata, '$.position') FROM chunks
+                    INDEXED BY chunks_by_hash WHERE collection = ? AND content_hash IN ({marks})""",
                 (collection, *part),
-            ):
+            ).fetchall()
+            for chunk_id, content_hash, _, _ in sorted(rows, key=lambda r: (r[2], r[3] or 0, r[0])):
                 out.setdefault(content_hash, []).append(chunk_id)
         return out
 
     def rows(self, collection: str, chunk_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any], str]]:
         """``chunk_id -> (text, metadata, content_hash)``."""
-        if not chunk_ids or not self._has_fts(collection):
+        if not chunk_ids:
             return {}
-        fts = self._fts(collection)
         out: dict[str, tuple[str, dict[str, Any], str]] = {}
         for start in range(0, len(chunk_ids), 500):
             part = list(chunk_ids[start : start + 500])
             marks = ",".join("?" * len(part))
             for chunk_id, metadata, content_hash, text in self._db.execute(
-                f"""SELECT c.chunk_id, c.metadata, c.content_hash, f.text FROM chunks c JOIN {fts} f ON f.rowid = c.rowid
-                    WHERE c.collection = ? AND c.chunk_id IN ({marks})""",
+                f"""SELECT chunk_id, metadata, content_hash, text FROM chunks
+                    WHERE collection = ? AND chunk_id IN ({marks})""",
                 (collection, *part),
             ):
                 out[chunk_id] = (text, json.loads(metadata), content_hash)
         return out
-
-    def bm25(self, collection: str, question: str, limit: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
-        """``(chunk_id, score)`` best first; score = -bm25 (higher is better), only chunks sharing a term."""
-        terms = query_terms(question)
-        if not terms or not self._has_fts(collection):
-            return []
-        fts = self._fts(collection)
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        # With a filter, rank everything that matches and keep the allowed ones.
-        cap = -1 if allowed is not None else limit
-        rows = self._db.execute(
-            f"""SELECT c.chunk_id, -bm25({fts}) AS score FROM {fts} f JOIN chunks c ON c.rowid = f.rowid
-                WHERE {fts} MATCH ? ORDER BY bm25({fts}) LIMIT ?""",
-            (match, cap),
-        )
-        out = [(chunk_id, float(score)) for chunk_id, score in rows if allowed is None or chunk_id in allowed]
-        return out[:limit]
 
     def field_values(self, collection: str, field: str) -> list[Any]:
         path = "$." + json.dumps(field)

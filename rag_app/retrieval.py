@@ -6,8 +6,9 @@
   the collection holds and becomes a ``$in`` filter.
 - ``mmr`` fetches ``fetch_k`` candidates with their stored embeddings and picks
   ``k`` by maximal marginal relevance (relevant, but not repeating each other).
-- ``hybrid`` (the default) ranks the collection with BM25 (SQLite FTS5, Porter
-  stemming, stop words dropped) and fuses it with the vector ranking: both
+- ``hybrid`` (the default) ranks the collection with BM25 (Snowball stemming,
+  stop words dropped; a sparse weight matrix over the distinct texts, built
+  once per process from term counts the reindex stores) and fuses it with the vector ranking: both
   lists' scores are normalised (cosine min-max over the candidates, BM25 over
   its best) and mixed with weight :data:`HYBRID_ALPHA` on the vector side.
   Measured on the shared QA sets (``bench/retrieval_quality.py``).
@@ -94,6 +95,7 @@ class _View:
     hashes: list[str]
     matrix: Any  # float32 (n, dim)
     row: dict[str, int]
+    bm25: Any = None  # sparse (terms x n) BM25 weights, loaded on first keyword search
 
 
 class Searcher:
@@ -166,13 +168,11 @@ class Searcher:
             raise IndexMissing(f"The index '{self.index.name}' is empty: run `rag-app reindex` first.")
         allowed = self._allowed(physical, options.where) if options.where else None
         fetch = options.k if options.search == "vector" else max(options.fetch_k, options.k)
+        q = np.asarray(self.index.embedder.embed_query(query), dtype=np.float32)
+        scores = view.matrix @ q  # the cosine of every distinct text (vectors are normalised)
         if options.search == "bm25":
-            q = None
-            hits = [(i, s) for i, s in self._keyword(physical, query, options.k, allowed)]
-            ranked = [i for i, _ in hits]
+            ranked = [i for i, _ in self._keyword(physical, query, options.k, allowed)]
         else:
-            q = np.asarray(self.index.embedder.embed_query(query), dtype=np.float32)
-            scores = view.matrix @ q
             vector = self._exact(physical, view, scores, fetch, allowed)
             if options.search == "mmr":
                 ranked = self._mmr(q, view, vector, physical, options)
@@ -190,25 +190,27 @@ class Searcher:
             if chunk_id not in rows:
                 continue
             text, metadata, content_hash = rows[chunk_id]
-            if q is not None:
-                score = float(scores[view.row[content_hash]]) if content_hash in view.row else 0.0
-            else:
-                score = 0.0
-            score = round(score, 4)
+            score = round(float(scores[view.row[content_hash]]) if content_hash in view.row else 0.0, 4)
             if options.min_score and score < options.min_score:
                 continue
             documents.append(_document(chunk_id, text, metadata, score))
         return documents
 
-    def _exact(self, physical: str, view: _View, scores: Any, n: int, allowed: set[str] | None) -> list[tuple[str, float]]:
-        """The ``n`` chunks of the most similar distinct texts, exactly: ``(chunk_id, cosine)``."""
+    def _exact(
+        self, physical: str, view: _View, scores: Any, n: int, allowed: set[str] | None, positive: bool = False
+    ) -> list[tuple[str, float]]:
+        """The ``n`` chunks of the best-scoring distinct texts, exactly: ``(chunk_id, score)``.
+
+        ``positive``: only texts scoring above 0 (BM25: sharing a term with the question).
+        """
         import numpy as np
 
         store = self.index.records.chunks
         out: list[tuple[str, float]] = []
-        width = min(len(scores), max(n, 8))
+        limit = int((scores > 0).sum()) if positive else len(scores)
+        width = min(limit, max(n, 8))
         done = 0
-        while len(out) < n and done < len(scores):
+        while len(out) < n and done < limit:
             if width >= len(scores):
                 order = np.argsort(-scores, kind="stable")
             else:
@@ -221,11 +223,24 @@ class Searcher:
                     if allowed is None or chunk_id in allowed:
                         out.append((chunk_id, float(scores[view.row[content_hash]])))
             done = width
-            width = min(len(scores), width * 4)
+            width = min(limit, width * 4)
         return out[:n]
 
     def _keyword(self, physical: str, query: str, n: int, allowed: set[str] | None) -> list[tuple[str, float]]:
-        return self.index.records.chunks.bm25(physical, query, n, allowed)
+        """BM25 over the distinct texts (sparse weights built once per generation), expanded to chunks."""
+        import numpy as np
+
+        from rag_app.chunkstore import terms
+
+        view = self.view(physical)
+        store = self.index.records.chunks
+        if view.bm25 is None:
+            view.bm25 = store.term_matrix(physical, view.row)
+        ids = [i for i in store.term_ids(terms(query)) if i < view.bm25.shape[0]]
+        if not ids:
+            return []
+        scores = np.asarray(view.bm25[ids].sum(axis=0)).ravel()
+        return self._exact(physical, view, scores, n, allowed, positive=True)
 
     def _mmr(
         self, q: Any, view: _View, hits: list[tuple[str, float]], physical: str, options: RetrievalOptions
