@@ -33,7 +33,16 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 if TYPE_CHECKING:
     import numpy as np
 
+#: Bump when the tables below change: they are mirrors, so an older layout is dropped and rebuilt
+#: (from Chroma on the next query or reindex); the embedding cache is kept.
+SEARCH_SCHEMA = "2"
+_MIRRORS = ("chunks", "vectors", "texts", "vocab", "generations", "setups", "aliases")
+
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS search_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS chunks (
     rowid        INTEGER PRIMARY KEY,
     collection   TEXT NOT NULL,
@@ -140,7 +149,16 @@ class ChunkStore:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
-        db.executescript(SCHEMA)
+        db.execute("CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = db.execute("SELECT value FROM search_meta WHERE key = 'schema'").fetchone()
+        if row is None or row[0] != SEARCH_SCHEMA:
+            db.executescript(
+                "BEGIN IMMEDIATE;"
+                + "".join(f"DROP TABLE IF EXISTS {table};" for table in _MIRRORS)
+                + SCHEMA
+                + f"INSERT OR REPLACE INTO search_meta (key, value) VALUES ('schema', '{SEARCH_SCHEMA}');"
+                + "COMMIT;"
+            )
 
     # --- bookkeeping --------------------------------------------------------------------
 

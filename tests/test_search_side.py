@@ -89,3 +89,18 @@ def test_bm25_stems_and_ignores_stop_words(make_app, tmp_path: Path):
     found = app.retrieve("the bicycle chain", k=3, search="bm25")
     assert [Path(d.metadata["source"]).name for d in found] == ["bikes.txt"]  # stemmed; stop words match nothing
     assert app.retrieve("of the and", k=3, search="bm25") == []
+
+
+def test_an_older_search_side_layout_is_dropped_and_rebuilt(make_app, corpus: Path):
+    app = make_app()
+    app.reindex([corpus])
+    expected = chroma_view(app)
+    db = app._vector_index().records.chunks._db
+    db.execute("UPDATE search_meta SET value = 'old' WHERE key = 'schema'")
+    db.execute("ALTER TABLE chunks DROP COLUMN text")  # as a layout without the column
+    cached = db.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0]
+    app.close()
+    again = make_app()
+    assert again.retrieve("How long is the warranty on an aluminium frame?", k=2)
+    assert side_view(again) == expected
+    assert again._vector_index().records.chunks._db.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0] == cached
