@@ -38,6 +38,7 @@ def run(code: Path, env: dict[str, str], *args: str, importtime: bool = False) -
     done = subprocess.run(
         [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", WRAPPER, *args],
         env={**env, "PYTHONPATH": str(code)}, capture_output=True, text=True, check=True,
+        cwd=env["RAG_PERSIST_DIR"] + "-cwd",  # not the checkout: `python -c` puts the cwd first on sys.path
     )
     wall = time.perf_counter() - started
     rss = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("MAXRSS")) / 1024
@@ -60,7 +61,8 @@ def main() -> None:
         imports: dict[str, str] = {}
         for name, code in versions.items():
             env = {**os.environ, "RAG_PERSIST_DIR": str(tmp / name.replace(" ", "-")), "RAG_LEDGER": "0"}
-            subprocess.run([sys.executable, "-m", "rag_app", "reindex", str(ROOT / "data")],
+            Path(env["RAG_PERSIST_DIR"] + "-cwd").mkdir()
+            subprocess.run([sys.executable, "-m", "rag_app", "reindex", str(ROOT / "data")], cwd=env["RAG_PERSIST_DIR"] + "-cwd",
                            env={**env, "PYTHONPATH": str(code)}, check=True, capture_output=True)
             envs[name] = env
             # Warm the page cache; the import list comes from this run (-X importtime slows a run a little).

@@ -59,7 +59,7 @@ class Settings:
     openai_api_version: str = _setting("OPENAI_API_VERSION", "2024-10-21", "Azure OpenAI API version.")
     ollama_base_url: str = _setting("OLLAMA_BASE_URL", "http://localhost:11434", "Ollama server for the ollama backend and ollama: embeddings.")
     ollama_model: str = _setting("RAG_OLLAMA_MODEL", "llama3.2", "Model for the ollama backend (ollama:NAME overrides it).")
-    search: str = _setting("RAG_SEARCH", "vector", "Retrieval: vector, mmr (diverse results) or hybrid (BM25 + vector, reciprocal rank fusion).")
+    search: str = _setting("RAG_SEARCH", "hybrid", "Retrieval: hybrid (BM25 + vector, weighted score fusion; measured best on the shared QA sets), vector, mmr (diverse results) or bm25 (keywords only).")
     fetch_k: int = _setting("RAG_FETCH_K", 20, "Candidates fetched before MMR / hybrid re-ranking picks k.")
     min_score: float = _setting("RAG_MIN_SCORE", 0.0, "Drop chunks whose cosine similarity is below this (0 = keep all).")
     chain: str = _setting("RAG_CHAIN", "stuff", "Chain type: stuff (all passages in one prompt) or map_reduce (one call per passage, then combine).")
