@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 SEARCH_MODES = ("vector", "mmr", "hybrid", "bm25")
 #: Hybrid fusion: weight of the (min-max normalised) cosine; BM25 gets the rest.
-HYBRID_ALPHA = 0.3
+HYBRID_ALPHA = 0.2
 #: Fusion method: "weighted" (normalised scores) or "rrf" (reciprocal ranks, k=RRF_K).
 HYBRID_METHOD = "weighted"
 RRF_K = 60
