@@ -7,8 +7,8 @@ chunk of that file is written and made clean only after the write finished,
 so after a crash the next run knows which files to reconcile against Chroma.
 
 The same database holds what queries read (see :mod:`rag_app.chunkstore`): each
-chunk's id, content hash and metadata, its text in an FTS5 table (BM25 with the
-Porter stemmer), one vector per distinct text, and the embedding cache. They are
+chunk's id, content hash, metadata and text, one vector and the BM25 term counts
+per distinct text, and the embedding cache. They are
 written in the same transaction that records a file clean, so they can never
 disagree with the records.
 """
