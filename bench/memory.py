@@ -24,7 +24,9 @@ WRAP = (
 
 def peak(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     """Max RSS in MiB of ``argv`` run alone (its own parent process, so nothing else counts)."""
-    out = subprocess.run([sys.executable, "-c", WRAP, *argv], capture_output=True, text=True, env=env, check=True).stdout
+    # cwd: not a checkout (`python -m` puts the cwd first on sys.path)
+    out = subprocess.run([sys.executable, "-c", WRAP, *argv], capture_output=True, text=True, env=env, check=True,
+                         cwd=tempfile.gettempdir()).stdout
     kib, code, err = out.split(" ", 2)
     return int(kib) / 1024, ("" if code == "0" else f"exit {code}: {err.strip()}")
 
@@ -33,11 +35,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", default="python_faq")
     parser.add_argument("--skip-local", action="store_true", help="no query with the local SmolLM2 model")
+    parser.add_argument("--code", default=str(ROOT), help="the rag-app checkout to measure (e.g. a baseline)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-mem-"))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_PERSIST_DIR": str(tmp / "index"), "RAG_LEDGER": "0"}
+    env = {**os.environ, "PYTHONPATH": args.code, "RAG_PERSIST_DIR": str(tmp / "index"), "RAG_LEDGER": "0"}
     app = [sys.executable, "-m", "rag_app"]
-    print(machine())
+    print(f"{machine()}\ncode: {args.code}")
     try:
         rows = [("reindex " + args.corpus, app + ["reindex", str(corpus_dir(args.corpus))])]
         question = "How do I make a global variable visible in a function?"

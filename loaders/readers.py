@@ -8,13 +8,17 @@ cannot be read raises :class:`UnreadableFile` with a reason a user can act on.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
 import io
 import json
+import logging
+import warnings
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 _BINARY_SNIFF_BYTES = 8192
 
@@ -35,6 +39,7 @@ class Section:
     line_map: tuple[int, ...] | None = None
     page: int | None = None
     kind: str = "text"
+    encoding: str = "utf-8"  # how the file's bytes were decoded (recorded when not UTF-8)
 
     def source_line(self, text_line: int) -> int:
         """Source line (1-based) of 0-based line ``text_line`` of this section."""
@@ -45,28 +50,74 @@ class Section:
         return self.line_map[min(text_line, len(self.line_map) - 1)]
 
 
-def _decode(data: bytes, path: Path) -> str:
-    if not data.strip():
-        raise UnreadableFile("empty file")
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def detect_encoding(data: bytes) -> str:
+    """The encoding of ``data``: a BOM, else UTF-8 if it decodes, else charset-normalizer's guess.
+
+    Raises :class:`UnreadableFile` for binary data or bytes no text encoding fits.
+    """
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
     if b"\x00" in data[:_BINARY_SNIFF_BYTES]:
         raise UnreadableFile("binary file (contains NUL bytes)")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(
-            f"not valid UTF-8 (byte {exc.start}); convert it with e.g. `iconv -t UTF-8`"
-        ) from None
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    # Without a BOM and without NUL bytes, a UTF-16/32 guess is noise.
+    matches = [m for m in from_bytes(data) if not m.encoding.startswith(("utf_16", "utf_32"))]
+    if not matches:
+        raise UnreadableFile("unknown text encoding; convert it to UTF-8 with e.g. `iconv -t UTF-8`")
+    best = matches[0]
+    # Western text fits several code pages equally well; Windows-1252 (a superset of the
+    # printable Latin-1) is what such files almost always are.
+    for match in matches:
+        if "cp1252" in match.could_be_from_charset and match.chaos <= best.chaos + 0.01:
+            return "cp1252"
+    return str(best.encoding)
+
+
+def _decode_with(data: bytes) -> tuple[str, str]:
+    """``(text, encoding)``."""
+    if not data.strip():
+        raise UnreadableFile("empty file")
+    encoding = detect_encoding(data)
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        raise UnreadableFile(f"not valid {encoding}; convert it to UTF-8 with e.g. `iconv -t UTF-8`") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
     if not text.strip():
         raise UnreadableFile("empty file")
-    return text
+    return text, _canonical(encoding)
+
+
+def _canonical(encoding: str) -> str:
+    name = codecs.lookup(encoding).name
+    return "utf-8" if name in {"utf-8", "utf-8-sig", "ascii"} else name
 
 
 def read_plain(path: Path, data: bytes) -> list[Section]:
-    return [Section(_decode(data, path), kind="text")]
+    text, encoding = _decode_with(data)
+    return [Section(text, kind="text", encoding=encoding)]
 
 
 def read_markdown(path: Path, data: bytes) -> list[Section]:
-    return [Section(_decode(data, path), kind="markdown")]
+    text, encoding = _decode_with(data)
+    return [Section(text, kind="markdown", encoding=encoding)]
 
 
 class _HTMLText(HTMLParser):
@@ -120,7 +171,8 @@ class _HTMLText(HTMLParser):
 
 def read_html(path: Path, data: bytes) -> list[Section]:
     parser = _HTMLText()
-    parser.feed(_decode(data, path))
+    text, encoding = _decode_with(data)
+    parser.feed(text)
     parser.close()
     if not parser.lines:
         raise UnreadableFile("no visible text in the HTML")
@@ -129,12 +181,13 @@ def read_html(path: Path, data: bytes) -> list[Section]:
             "\n".join(text for _, text in parser.lines),
             line_map=tuple(line for line, _ in parser.lines),
             kind="html",
+            encoding=encoding,
         )
     ]
 
 
 def read_csv(path: Path, data: bytes) -> list[Section]:
-    text = _decode(data, path)
+    text, encoding = _decode_with(data)
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
@@ -154,7 +207,7 @@ def read_csv(path: Path, data: bytes) -> list[Section]:
         pairs = [f"{h.strip()}: {v.strip()}" for h, v in zip(header, row) if v.strip()]
         lines.append("; ".join(pairs))
         line_map.append(reader.line_num)
-    return [Section("\n".join(lines), line_map=tuple(line_map), kind="csv")]
+    return [Section("\n".join(lines), line_map=tuple(line_map), kind="csv", encoding=encoding)]
 
 
 def _flatten(value: object, prefix: str = "") -> list[str]:
@@ -174,7 +227,7 @@ def _flatten(value: object, prefix: str = "") -> list[str]:
 
 
 def read_jsonl(path: Path, data: bytes) -> list[Section]:
-    text = _decode(data, path)
+    text, encoding = _decode_with(data)
     lines: list[str] = []
     line_map: list[int] = []
     for number, raw in enumerate(text.splitlines(), 1):
@@ -186,7 +239,7 @@ def read_jsonl(path: Path, data: bytes) -> list[Section]:
             raise UnreadableFile(f"invalid JSON on line {number}: {exc.msg}") from None
         lines.append("; ".join(_flatten(record)))
         line_map.append(number)
-    return [Section("\n".join(lines), line_map=tuple(line_map), kind="jsonl")]
+    return [Section("\n".join(lines), line_map=tuple(line_map), kind="jsonl", encoding=encoding)]
 
 
 def _item_start_lines(text: str) -> list[int]:
@@ -221,7 +274,7 @@ def _item_start_lines(text: str) -> list[int]:
 
 
 def read_json(path: Path, data: bytes) -> list[Section]:
-    text = _decode(data, path)
+    text, encoding = _decode_with(data)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -231,9 +284,38 @@ def read_json(path: Path, data: bytes) -> list[Section]:
         if len(starts) == len(value):
             # One line of "key: value; ..." per record, cited at the record's line.
             lines = ["; ".join(_flatten(item)) for item in value]
-            return [Section("\n".join(lines), line_map=tuple(starts), kind="json")]
+            return [Section("\n".join(lines), line_map=tuple(starts), kind="json", encoding=encoding)]
     # Anything else: the file's own lines are the best citation target.
-    return [Section(text, kind="json")]
+    return [Section(text, kind="json", encoding=encoding)]
+
+
+class _Collected(logging.Handler):
+    """Keeps a library's log lines instead of letting them reach stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(" ".join(record.getMessage().split()))
+
+
+@contextlib.contextmanager
+def _quiet_pypdf() -> Iterator[list[str]]:
+    """pypdf's warnings and log lines, collected (for the skip reason) instead of printed."""
+    logger = logging.getLogger("pypdf")
+    handler = _Collected()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield handler.lines
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        handler.lines.extend(" ".join(str(w.message).split()) for w in caught)
 
 
 def read_pdf(path: Path, data: bytes) -> list[Section]:
@@ -244,21 +326,25 @@ def read_pdf(path: Path, data: bytes) -> list[Section]:
         raise UnreadableFile("PDF support needs pypdf: pip install pypdf") from None
     if not data.startswith(b"%PDF"):
         raise UnreadableFile("not a PDF (no %PDF header)")
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise UnreadableFile("encrypted PDF")
-        sections = []
-        for number, page in enumerate(reader.pages, 1):
-            text = (page.extract_text() or "").strip()
-            if text:
-                sections.append(Section(text, page=number, kind="pdf"))
-    except UnreadableFile:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-        raise UnreadableFile(f"corrupt PDF: {exc}") from None
-    if not sections:
-        raise UnreadableFile("PDF has no extractable text (scanned images need OCR)")
+    with _quiet_pypdf() as notes:
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise UnreadableFile("encrypted PDF")
+            sections = []
+            for number, page in enumerate(reader.pages, 1):
+                text = (page.extract_text() or "").strip()
+                if text:
+                    sections.append(Section(text, page=number, kind="pdf"))
+        except UnreadableFile:
+            raise
+        except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+            problem = f"corrupt PDF: {exc}"
+        else:
+            problem = "" if sections else "PDF has no extractable text (scanned images need OCR)"
+    if problem:
+        said = [n for n in dict.fromkeys(notes) if n and n not in problem]
+        raise UnreadableFile(problem + (f" (pypdf: {'; '.join(said[:3])})" if said else ""))
     return sections
 
 

@@ -162,6 +162,7 @@ def split_sections(source: str, sections: list[Section], config: SplitConfig) ->
                         page=section.page,
                         headings=headings,
                         kind=section.kind,
+                        extra={"encoding": section.encoding} if section.encoding != "utf-8" else {},
                     )
                 )
     return chunks

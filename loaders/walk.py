@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -44,12 +45,15 @@ def walk(
     paths: Sequence[str | os.PathLike[str]],
     include: Sequence[str] = DEFAULT_INCLUDE,
     exclude: Sequence[str] = DEFAULT_EXCLUDE,
+    skipped: list[tuple[Path, str]] | None = None,
 ) -> list[FoundFile]:
     """Files under ``paths`` that match ``include`` and not ``exclude``, sorted.
 
     A file named directly is always returned (an unsupported type is reported
     later as skipped, so a user sees why it was not indexed). Globs match a
     file's name or its path relative to the directory it was found under.
+    Matching entries that cannot be indexed (a dangling symlink, a FIFO or
+    device, a file that cannot be opened) are appended to ``skipped`` with why.
     """
     found: dict[Path, FoundFile] = {}
     for raw in paths:
@@ -74,7 +78,17 @@ def walk(
                 path = base / name
                 try:
                     st = path.stat()
-                except OSError:
-                    continue  # vanished or a dangling link
+                except OSError as exc:
+                    if skipped is not None:
+                        dangling = path.is_symlink() and not path.exists()
+                        skipped.append((path, f"dangling symlink to {os.readlink(path)}" if dangling else f"cannot read: {exc.strerror}"))
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    if skipped is not None:
+                        skipped.append((path, "not a regular file (a FIFO, socket or device)"))
+                    continue
+                if skipped is not None and not os.access(path, os.R_OK):
+                    skipped.append((path, "cannot read: permission denied"))
+                    continue
                 found[path] = FoundFile(path, st.st_size, st.st_mtime_ns)
     return [found[p] for p in sorted(found)]

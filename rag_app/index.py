@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from loaders import LOADER_VERSION, Chunk, FoundFile, SplitConfig, UnreadableFile, load_chunks
+from rag_app.chunkstore import ChunkRow, text_hash
 from rag_app.errors import IndexMismatch, IndexMissing
 from rag_app.records import FileRecord, RecordStore
 
@@ -92,14 +93,14 @@ class VectorIndex:
 
     def __init__(
         self,
-        client: "ClientAPI",
+        client: "ClientAPI | Callable[[], ClientAPI]",
         name: str,
         embedder: "Embedder",
         split: SplitConfig,
         records: RecordStore,
         write_batch: int = 256,
     ) -> None:
-        self.client = client
+        self._client = client
         self.name = name
         self.embedder = embedder
         self.split = split
@@ -107,6 +108,14 @@ class VectorIndex:
         self.write_batch = write_batch
         self.stop = threading.Event()  # set it to end a reindex after the current batch
         self._physical: str | None = None
+        self._vectors: dict[str, list[float]] = {}  # content hash -> vector written this run
+
+    @property
+    def client(self) -> "ClientAPI":
+        """The Chroma client, created on first use (a query served by the search side never needs it)."""
+        if callable(self._client) and not hasattr(self._client, "get_collection"):
+            self._client = self._client()
+        return self._client  # type: ignore[return-value]
 
     # --- the collection and the setup recorded with it ---------------------------
 
@@ -122,7 +131,11 @@ class VectorIndex:
         }
 
     def _check(self, collection: "Collection") -> "Collection":
-        recorded = dict(collection.metadata or {})
+        self.check_setup(dict(collection.metadata or {}))
+        return collection
+
+    def check_setup(self, recorded: dict[str, Any]) -> None:
+        """Raise :class:`IndexMismatch` if ``recorded`` (what built the index) differs from now."""
         wanted = self.setup()
         diffs = [
             f"{key} {recorded.get(key)!r} -> {value!r}"
@@ -134,11 +147,14 @@ class VectorIndex:
                 f"The index '{self.name}' was built with other settings ({'; '.join(diffs)}). "
                 "Run `rag-app reindex --rebuild` to rebuild it, or restore the old settings."
             )
-        return collection
 
     def physical_name(self) -> str:
         """The Chroma collection currently serving this index (changes on ``--rebuild``)."""
         if self._physical is None:
+            local = self.records.chunks.alias(self.name)
+            if local is not None:
+                self._physical = local
+                return local
             try:
                 aliases = self.client.get_collection(ALIASES, embedding_function=None).metadata or {}
             except Exception:
@@ -155,6 +171,7 @@ class VectorIndex:
         mapping = {k: v for k, v in (aliases.metadata or {}).items() if not k.startswith("hnsw:")}
         mapping[self.name] = physical
         aliases.modify(metadata=mapping)
+        self.records.chunks.set_alias(self.name, physical)
         self._physical = physical
 
     def collection(self, create: bool = False) -> "Collection":
@@ -165,7 +182,9 @@ class VectorIndex:
                 metadata=self.setup(),
                 configuration={"hnsw": {"space": "cosine"}},
             )
-            return self._check(collection)
+            self._check(collection)
+            self.records.chunks.set_setup(collection.name, self.setup())
+            return collection
         try:
             collection = self.client.get_collection(self.physical_name(), embedding_function=None)
         except Exception:  # chromadb raises NotFoundError / ValueError depending on version
@@ -220,10 +239,15 @@ class VectorIndex:
         verify: bool = False,
         dry_run: bool = False,
         progress: Progress | None = None,
+        unreadable: Sequence[tuple[Path, str]] = (),
     ) -> IndexReport:
-        """Bring the collection in step with ``found`` (the files now under ``roots``)."""
+        """Bring the collection in step with ``found`` (the files now under ``roots``).
+
+        ``unreadable``: entries the walk could not use, reported as skipped.
+        """
         started = time.perf_counter()
         report = IndexReport(files=len(found), dry_run=dry_run)
+        report.skipped.extend(SkippedFile(str(path), reason) for path, reason in unreadable)
         collection = self.collection(create=not dry_run) if not dry_run else self._maybe_collection()
         records = self.records.all(self.physical_name())
         plans: list[_FilePlan] = []
@@ -289,12 +313,14 @@ class VectorIndex:
             return report
 
         assert collection is not None
+        self.sync_search_side(collection)
         self.records.mark_dirty(self.physical_name(), [str(p.found.path) for p in plans] + removed)
         to_add = [c for p in plans for c in p.to_add]
         done = self._write(collection, to_add, progress)
         report.embedded = done
         if self.stop.is_set() and done < len(to_add):
             report.interrupted = True  # dirty records make the next run finish the job
+            self._vectors.clear()
             report.chunks = collection.count()
             report.duration_s = time.perf_counter() - started
             return report
@@ -306,6 +332,11 @@ class VectorIndex:
             collection.delete(ids=batch)
         for source in removed:
             collection.delete(where={"source": source})
+        rows = [
+            ChunkRow(c.id, c.source, c.content_hash, c.text, c.metadata(), self._vectors.get(c.content_hash))
+            for p in plans
+            for c in p.chunks
+        ]
         self.records.save(
             self.physical_name(),
             touched
@@ -313,11 +344,52 @@ class VectorIndex:
                 FileRecord(str(p.found.path), p.found.size, p.found.mtime_ns, p.file_hash, tuple(c.id for c in p.chunks), False)
                 for p in plans
             ],
+            chunks=rows,
         )
+        self._vectors.clear()
+        self._fill_missing_vectors(collection)
         self.records.forget(self.physical_name(), removed)
         report.chunks = collection.count()
         report.duration_s = time.perf_counter() - started
         return report
+
+    # --- the search side (see rag_app.chunkstore) ---------------------------------------
+
+    def sync_search_side(self, collection: "Collection", force: bool = False) -> bool:
+        """Re-mirror Chroma into the search side when their chunk counts differ; True if it did."""
+        store = self.records.chunks
+        physical = collection.name
+        if not force and store.count(physical) == collection.count():
+            return False
+        rows: list[ChunkRow] = []
+        offset, page = 0, 5000
+        while True:
+            got = collection.get(include=["documents", "metadatas", "embeddings"], limit=page, offset=offset)
+            embeddings = got.get("embeddings")
+            for i, chunk_id in enumerate(got["ids"]):
+                text = (got["documents"] or [])[i] or ""
+                meta = dict((got["metadatas"] or [])[i] or {})
+                digest = str(meta.get("content_hash") or text_hash(text))
+                vector = [float(x) for x in embeddings[i]] if embeddings is not None else None
+                rows.append(ChunkRow(chunk_id, str(meta.get("source", "")), digest, text, meta, vector))
+            if len(got["ids"]) < page:
+                break
+            offset += page
+        with self.records._transaction():
+            store.mirror(physical, rows)
+        return True
+
+    def _fill_missing_vectors(self, collection: "Collection") -> None:
+        """Texts the search side has no vector for (kept chunks of a reconciled file): copy Chroma's."""
+        store = self.records.chunks
+        missing = store.missing_vectors(collection.name)
+        if not missing:
+            return
+        got = collection.get(ids=[chunk_id for chunk_id, _ in missing], include=["embeddings"])
+        by_id = {i: e for i, e in zip(got["ids"], got["embeddings"] if got.get("embeddings") is not None else [])}
+        vectors = {h: [float(x) for x in by_id[i]] for i, h in missing if i in by_id}
+        with self.records._transaction():
+            store.put_vectors(collection.name, vectors)
 
     def _indexed_sources(self, collection: "Collection", page: int = 5000) -> set[str]:
         sources: set[str] = set()
@@ -330,7 +402,12 @@ class VectorIndex:
             offset += page
 
     def rebuild(
-        self, found: Sequence[FoundFile], roots: Sequence[Path], *, progress: Progress | None = None
+        self,
+        found: Sequence[FoundFile],
+        roots: Sequence[Path],
+        *,
+        progress: Progress | None = None,
+        unreadable: Sequence[tuple[Path, str]] = (),
     ) -> IndexReport:
         """Build a new collection beside the serving one; switch over only when it is complete."""
         active = self.physical_name() if self._alias_or_collection_exists() else None
@@ -342,7 +419,7 @@ class VectorIndex:
         target = f"{self.name}--{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         self._physical = target
         try:
-            report = self.reindex(found, roots, progress=progress)
+            report = self.reindex(found, roots, progress=progress, unreadable=unreadable)
         except BaseException:
             self._physical = active
             raise
@@ -409,12 +486,29 @@ class VectorIndex:
             to_add += [c for c in kept if c.id not in by_id]
         return _FilePlan(found, file_hash, chunks, existing, to_add, to_update, existing - new_ids)
 
+    def _embed(self, chunks: Sequence[Chunk]) -> list[list[float]]:
+        """Vectors for ``chunks``: each distinct text embedded once, ever (embedding cache)."""
+        store = self.records.chunks
+        model = self.embedder.cache_identity
+        known = {h: self._vectors[h] for h in {c.content_hash for c in chunks} if h in self._vectors}
+        known.update(store.cached(model, [c.content_hash for c in chunks if c.content_hash not in known]))
+        todo: dict[str, str] = {}
+        for c in chunks:
+            if c.content_hash not in known:
+                todo.setdefault(c.content_hash, c.text)
+        if todo:
+            fresh = dict(zip(todo, self.embedder.embed_documents(list(todo.values()))))
+            store.cache(model, fresh)
+            known.update(fresh)
+        self._vectors.update(known)
+        return [known[c.content_hash] for c in chunks]
+
     def _write(self, collection: "Collection", chunks: list[Chunk], progress: Progress | None) -> int:
         done = 0
         for batch in _batches(chunks, self.write_batch):
             if self.stop.is_set():
                 break
-            vectors = self.embedder.embed_documents([c.text for c in batch])
+            vectors = self._embed(batch)
             collection.upsert(
                 ids=[c.id for c in batch],
                 embeddings=vectors,  # type: ignore[arg-type]

@@ -1,10 +1,16 @@
-"""What was indexed from each file: a small SQLite table beside the index.
+"""What was indexed from each file, and the search side of the index: SQLite beside Chroma.
 
-Chroma holds the chunks; this table remembers, per source file, the size and
+Chroma holds the chunks; the ``files`` table remembers, per source file, the size and
 mtime seen, the file's hash and the ids of its chunks. It lets a reindex skip
 unchanged files without reading them. A row is marked ``dirty`` *before* any
 chunk of that file is written and made clean only after the write finished,
 so after a crash the next run knows which files to reconcile against Chroma.
+
+The same database holds what queries read (see :mod:`rag_app.chunkstore`): each
+chunk's id, content hash, metadata and text, one vector and the BM25 term counts
+per distinct text, and the embedding cache. They are
+written in the same transaction that records a file clean, so they can never
+disagree with the records.
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rag_app.chunkstore import ChunkRow, ChunkStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -46,10 +56,11 @@ class RecordStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._chunks: "ChunkStore | None" = None
 
     def close(self) -> None:
         self._db.close()
@@ -76,10 +87,16 @@ class RecordStore:
                     (collection, source, now),
                 )
 
-    def save(self, collection: str, records: list[FileRecord]) -> None:
-        """After the chunks of ``records`` are written and stale ones deleted."""
+    def save(self, collection: str, records: list[FileRecord], chunks: "list[ChunkRow] | None" = None) -> None:
+        """After the chunks of ``records`` are written and stale ones deleted.
+
+        ``chunks``: every chunk of the files whose content changed (their rows on the
+        search side are replaced in the same transaction).
+        """
         now = time.time()
         with self._transaction():
+            if chunks is not None:
+                self.chunks.replace_sources(collection, chunks)
             self._db.executemany(
                 """INSERT OR REPLACE INTO files
                    (collection, source, size, mtime_ns, file_hash, chunk_ids, dirty, indexed_at)
@@ -96,10 +113,21 @@ class RecordStore:
                 "DELETE FROM files WHERE collection = ? AND source = ?",
                 [(collection, s) for s in sources],
             )
+            self.chunks.delete_sources(collection, sources)
 
     def drop_collection(self, collection: str) -> None:
         with self._transaction():
             self._db.execute("DELETE FROM files WHERE collection = ?", (collection,))
+            self.chunks.drop(collection)
+
+    @property
+    def chunks(self) -> "ChunkStore":
+        """The chunk side (texts, metadata, vectors, embedding cache) in this database."""
+        if self._chunks is None:
+            from rag_app.chunkstore import ChunkStore
+
+            self._chunks = ChunkStore(self._db)
+        return self._chunks
 
     def _transaction(self) -> "_Tx":
         return _Tx(self._db)

@@ -110,6 +110,7 @@ class RagApp:
             options = {
                 "api_key": s.openai_api_key, "base_url": s.openai_base_url, "ollama_base_url": s.ollama_base_url,
                 "timeout": s.request_timeout, "max_retries": s.max_retries,
+                "runtime": s.embed_runtime, "precision": s.embed_precision,
             }
             self._embedder = create_embeddings(s.embeddings, s.embed_batch_size, options)
         return self._embedder
@@ -160,9 +161,13 @@ class RagApp:
             from rag_app.index import VectorIndex
             from rag_app.records import RecordStore
 
-            client = self._chroma(create)
+            s = self.settings
+            if not s.chroma_host and not create and not s.persist_path.exists():
+                raise IndexMissing(f"No index at {s.persist_path}: run `rag-app reindex` first.")
             self._records = RecordStore(self.settings.persist_path / RECORDS_FILE)
             split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap)
+            # A local query is served by the search side without Chroma: connect on first use.
+            client = self._chroma(create) if s.chroma_host else (lambda: self._chroma(create))
             self._index = VectorIndex(
                 client, self.settings.collection, self.embedder, split, self._records,
                 write_batch=max(self.settings.embed_batch_size, 1) * 4,
@@ -211,19 +216,20 @@ class RagApp:
             raise ConfigError("Nothing to index: pass PATH or set RAG_DATA")
         include = s.split_list(s.include) or list(DEFAULT_INCLUDE)
         exclude = list(DEFAULT_EXCLUDE) + s.split_list(s.exclude)
+        unreadable: list[tuple[Path, str]] = []
         try:
-            found = walk(roots, include, exclude)
+            found = walk(roots, include, exclude, skipped=unreadable)
         except SourceNotFound as exc:
             raise SourceMissing(f"{exc}: check the path you asked to index") from None
         resolved = [r.expanduser().resolve() for r in roots]
         index = self._vector_index(create=True)
         if dry_run:
-            return index.reindex(found, resolved, verify=verify, dry_run=True)
+            return index.reindex(found, resolved, verify=verify, dry_run=True, unreadable=unreadable)
         with WriterLock(s.persist_path / LOCK_FILE, wait=wait):
             index.refresh()  # another writer may have switched collections since we looked
             if rebuild:
-                return index.rebuild(found, resolved, progress=progress)
-            return index.reindex(found, resolved, verify=verify, progress=progress)
+                return index.rebuild(found, resolved, progress=progress, unreadable=unreadable)
+            return index.reindex(found, resolved, verify=verify, progress=progress, unreadable=unreadable)
 
     def stop(self) -> None:
         """Ask a running reindex to stop after its current batch (signal-safe)."""
@@ -241,14 +247,15 @@ class RagApp:
         hybrid: bool | None = None,
         where: str | None = None,
         fetch_k: int | None = None,
+        search: str | None = None,
     ) -> "RetrievalOptions":
-        """Settings overridden by the non-``None`` arguments."""
+        """Settings overridden by the non-``None`` arguments (``search``: vector, mmr, hybrid, bm25)."""
         from rag_app.retrieval import RetrievalOptions
 
         s = self.settings
         if mmr and hybrid:
             raise ConfigError("Choose one of --mmr and --hybrid")
-        search = "mmr" if mmr else "hybrid" if hybrid else s.search
+        search = "mmr" if mmr else "hybrid" if hybrid else search or s.search
         if search == "mmr" and mmr is False or search == "hybrid" and hybrid is False:
             search = "vector"
         return RetrievalOptions(
@@ -272,7 +279,7 @@ class RagApp:
         if self._searcher is None or self._searcher.index is not self._vector_index():
             from rag_app.retrieval import Searcher
 
-            self._searcher = Searcher(self._vector_index())
+            self._searcher = Searcher(self._vector_index(), remote=bool(self.settings.chroma_host))
         return self._searcher.search(question, options)
 
     def chain(

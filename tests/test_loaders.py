@@ -48,7 +48,7 @@ def test_pdf_pages_html_csv_and_json_records_keep_their_place():
     [
         ("empty.txt", b"  \n", "empty"),
         ("blob.txt", b"abc\x00\x01\x02", "binary"),
-        ("latin1.md", "café".encode("latin-1"), "UTF-8"),
+        ("undecodable.txt", bytes(range(0x80, 0x100)) * 3, "encoding|binary"),
         ("broken.pdf", b"%PDF-1.4\nthis is not a pdf", "PDF"),
         ("fake.pdf", b"hello", "not a PDF"),
         ("bad.json", b"{\"a\": ", "invalid JSON"),
@@ -104,3 +104,56 @@ def test_walk_applies_globs_and_skips_hidden(tmp_path: Path):
     assert names == ["a.md", "b.txt"]
     assert [f.path.name for f in walk([tmp_path], include=["*.md"])] == ["a.md"]
     assert [f.path.name for f in walk([tmp_path], exclude=[*DEFAULT_EXCLUDE, "docs/b.*"])] == ["a.md"]
+
+
+# --- what users have: legacy encodings, broken PDFs, odd directory entries ------------------------
+
+@pytest.mark.parametrize(
+    "name, data, text, encoding",
+    [
+        ("latin1.md", "# Menu\n\nCafé au lait and crème brûlée, served à la carte.\n".encode("latin-1"),
+         "Café au lait and crème brûlée", "cp1252"),
+        ("windows.txt", "Price: 5 € — “quoted” and naïve.\n".encode("cp1252"), "5 € — “quoted” and naïve", "cp1252"),
+        ("utf16.txt", "Ärger über Öl: Grüße aus München.\n".encode("utf-16"), "Grüße aus München", "utf-16"),
+        ("utf16.csv", "city,note\nKöln,Dom\n".encode("utf-16"), "city: Köln; note: Dom", "utf-16"),
+        ("utf8bom.md", "\ufeffPlain UTF-8 with a BOM: déjà vu.\n".encode("utf-8"), "déjà vu", None),
+    ],
+)
+def test_legacy_encodings_are_read_and_recorded(tmp_path: Path, name: str, data: bytes, text: str, encoding):
+    path = tmp_path / name
+    path.write_bytes(data)
+    chunks = load_chunks(path, SplitConfig())
+    assert text in chunks[0].text and "\ufeff" not in chunks[0].text
+    assert chunks[0].metadata().get("encoding") == encoding  # recorded only when not UTF-8
+
+
+def test_pdf_library_warnings_go_into_the_skip_reason_not_stderr(tmp_path: Path, capfd):
+    path = tmp_path / "truncated.pdf"
+    path.write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n")
+    with pytest.raises(UnreadableFile, match=r"corrupt PDF.*\(pypdf: EOF marker not found\)"):
+        load_chunks(path, SplitConfig())
+    out, err = capfd.readouterr()
+    assert out == err == ""
+
+
+def test_reindex_names_dangling_links_fifos_and_unreadable_files(make_app, tmp_path: Path, capfd):
+    import os
+
+    docs = tmp_path / "odd"
+    docs.mkdir()
+    (docs / "good.txt").write_text("A readable file about bicycles.\n")
+    (docs / "gone.md").symlink_to(tmp_path / "nowhere.md")
+    os.mkfifo(docs / "pipe.txt")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really\n")
+    locked = docs / "locked.txt"
+    locked.write_text("secret\n")
+    locked.chmod(0)
+    root = os.geteuid() == 0  # root reads anything: the permission case cannot happen
+    report = make_app().reindex([docs])
+    reasons = {os.path.basename(s.source): s.reason for s in report.skipped}
+    assert reasons["gone.md"].startswith("dangling symlink to ") and reasons["gone.md"].endswith("nowhere.md")
+    assert reasons["pipe.txt"].startswith("not a regular file")
+    assert "pypdf: EOF marker not found" in reasons["broken.pdf"]
+    assert ("locked.txt" in reasons) != root and (root or "permission denied" in reasons["locked.txt"])
+    assert report.chunks == (2 if root else 1)
+    assert capfd.readouterr().err == ""

@@ -45,21 +45,14 @@ def test_an_interrupted_rebuild_leaves_the_old_index_serving(make_app, corpus: P
     before = {d.id for d in app.retrieve("battery", k=3)}
     index = app._vector_index()
     index.write_batch = 2
-    calls = {"n": 0}
-    real_embed = app.embedder.embed_documents
 
-    def stop_after_first_batch(texts):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            index.stop.set()
-        return real_embed(texts)
+    def stop_after_first_batch(done: int, total: int) -> None:
+        index.stop.set()  # (vectors come from the embedding cache: a progress hook, not the embedder)
 
-    app.embedder.embed_documents = stop_after_first_batch  # type: ignore[method-assign]
-    report = app.reindex([corpus], rebuild=True)
+    report = app.reindex([corpus], rebuild=True, progress=stop_after_first_batch)
     assert report.interrupted
     assert {d.id for d in app.retrieve("battery", k=3)} == before
     index.stop.clear()
-    app.embedder.embed_documents = real_embed  # type: ignore[method-assign]
     finished = app.reindex([corpus], rebuild=True)
     assert not finished.interrupted and len(_collections(app)) == 1
 

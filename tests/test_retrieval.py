@@ -88,10 +88,11 @@ def keywords(make_app, tmp_path: Path):
 def test_hybrid_fuses_keyword_ranking_with_vector_ranking(keywords):
     app, _ = keywords
     question = "what is it that the zygomorphic flower is"
-    plain = app.retrieve(question, k=2)
+    plain = app.retrieve(question, k=2, search="vector")
     assert not any("zygomorphic" in d.page_content for d in plain)  # vectors alone miss it
     hybrid = app.retrieve(question, k=2, hybrid=True)
     assert "zygomorphic" in hybrid[0].page_content
+    assert [d.id for d in app.retrieve(question, k=2)] == [d.id for d in hybrid]  # hybrid is the default
     assert all(-1 <= d.metadata["score"] <= 1 for d in hybrid)  # still cosine similarity
 
 

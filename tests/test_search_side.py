@@ -1,0 +1,106 @@
+"""The search side (chunk rows, FTS5 text, one vector per distinct text) always equals what Chroma holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def rounded(vector) -> tuple[float, ...]:
+    return tuple(np.round(np.asarray(vector, dtype=np.float32), 4).tolist())
+
+
+def chroma_view(app) -> dict[str, tuple]:
+    got = app._vector_index().collection().get(include=["documents", "metadatas", "embeddings"])
+    return {
+        i: (m["content_hash"], d, dict(m), rounded(e))
+        for i, d, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
+    }
+
+
+def side_view(app) -> dict[str, tuple]:
+    index = app._vector_index()
+    store = index.records.chunks
+    physical = index.physical_name()
+    ids = [r[0] for r in store._db.execute("SELECT chunk_id FROM chunks WHERE collection = ?", (physical,))]
+    hashes, matrix = store.matrix(physical)
+    vectors = {h: rounded(v) for h, v in zip(hashes, matrix)}
+    assert len(hashes) == len(set(hashes))
+    return {i: (h, text, meta, vectors[h]) for i, (text, meta, h) in store.rows(physical, ids).items()}
+
+
+def test_the_search_side_follows_edits_deletes_and_renames(make_app, corpus: Path):
+    app = make_app()
+    app.reindex([corpus])
+    assert side_view(app) == chroma_view(app) and len(side_view(app)) > 10
+    (corpus / "faq.html").unlink()
+    (corpus / "warranty.md").rename(corpus / "guarantee.md")
+    text = (corpus / "maintenance.txt").read_text()
+    (corpus / "maintenance.txt").write_text("Inserted line.\n\n" + text.replace("chain", "drive chain", 1))
+    app.reindex([corpus])
+    assert side_view(app) == chroma_view(app)
+    sources = {Path(d.metadata["source"]).name for d in app.retrieve("warranty frame questions", k=50, search="bm25")}
+    assert "guarantee.md" in sources and not sources & {"faq.html", "warranty.md"}
+
+
+def test_a_crash_after_the_chroma_write_is_repaired_by_the_next_run(make_app, corpus: Path, monkeypatch):
+    app = make_app()
+    app.reindex([corpus])
+    (corpus / "extra.txt").write_text("Brand new text about saddles and bells.\n")
+    records = app._vector_index().records
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(records, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        app.reindex([corpus])
+    monkeypatch.undo()
+    assert side_view(app) != chroma_view(app)  # Chroma has the new chunk, the search side not yet
+    app.reindex([corpus])
+    assert side_view(app) == chroma_view(app)
+    assert "saddles" in app.retrieve("saddles and bells", k=1)[0].page_content
+
+
+def test_an_index_without_a_search_side_is_mirrored_on_first_query(make_app, corpus: Path):
+    app = make_app()
+    app.reindex([corpus])
+    expected = chroma_view(app)
+    index = app._vector_index()
+    db = index.records.chunks._db
+    for table in ("chunks", "vectors", "generations", "setups", "aliases"):
+        db.execute(f"DELETE FROM {table}")  # as an index written before the search side existed
+    app.close()
+    again = make_app()
+    assert again.retrieve("How long is the warranty on an aluminium frame?", k=2)
+    assert side_view(again) == expected
+
+
+def test_bm25_stems_and_ignores_stop_words(make_app, tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bikes.txt").write_text("Bicycles need their chains oiled every month.\n")
+    (docs / "other.txt").write_text("The the the of of and and is is it it.\n")
+    (docs / "boats.txt").write_text("A sailing boat is steered with a rudder.\n")
+    app = make_app()
+    app.reindex([docs])
+    found = app.retrieve("the bicycle chain", k=3, search="bm25")
+    assert [Path(d.metadata["source"]).name for d in found] == ["bikes.txt"]  # stemmed; stop words match nothing
+    assert app.retrieve("of the and", k=3, search="bm25") == []
+
+
+def test_an_older_search_side_layout_is_dropped_and_rebuilt(make_app, corpus: Path):
+    app = make_app()
+    app.reindex([corpus])
+    expected = chroma_view(app)
+    db = app._vector_index().records.chunks._db
+    db.execute("UPDATE search_meta SET value = 'old' WHERE key = 'schema'")
+    db.execute("ALTER TABLE chunks DROP COLUMN text")  # as a layout without the column
+    cached = db.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0]
+    app.close()
+    again = make_app()
+    assert again.retrieve("How long is the warranty on an aluminium frame?", k=2)
+    assert side_view(again) == expected
+    assert again._vector_index().records.chunks._db.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0] == cached
