@@ -39,25 +39,46 @@ def join_text(first: str, second: str) -> str:
     return f"{first.rstrip()}\n{second.lstrip()}"
 
 
+def _overlap(a: "Document", b: "Document") -> bool:
+    sa, sb = _lines(a), _lines(b)
+    if sa is None or sb is None or a.metadata.get("source") != b.metadata.get("source"):
+        return False
+    return not (sb[0] > sa[1] or sa[0] > sb[1])
+
+
+def _join(kept: "Document", other: "Document") -> "Document":
+    """``kept`` (the better-ranked) grown by ``other``: text once, line span of both, score of ``kept``."""
+    ks, os_ = _lines(kept), _lines(other)
+    assert ks is not None and os_ is not None
+    first, second = (kept, other) if ks[0] <= os_[0] else (other, kept)
+    metadata = dict(kept.metadata, start_line=min(ks[0], os_[0]), end_line=max(ks[1], os_[1]))
+    ids = [str(x) for x in (kept.metadata.get("merged_ids") or [kept.metadata.get("chunk_id", kept.id)])]
+    ids += [str(x) for x in (other.metadata.get("merged_ids") or [other.metadata.get("chunk_id", other.id)])]
+    metadata["merged_ids"] = ids
+    return kept.model_copy(update={"page_content": join_text(first.page_content, second.page_content),
+                                   "metadata": metadata})
+
+
 def merge_overlapping(documents: Sequence["Document"]) -> list["Document"]:
-    """``documents`` (best first) with overlapping chunks of one source merged."""
+    """``documents`` (best first) with overlapping chunks of one source merged, until none overlap."""
     merged: list["Document"] = []
     for document in documents:
-        span = _lines(document)
-        source = document.metadata.get("source")
-        for i, kept in enumerate(merged):
-            kept_span = _lines(kept)
-            if span is None or kept_span is None or kept.metadata.get("source") != source:
-                continue
-            if span[0] > kept_span[1] or kept_span[0] > span[1]:
-                continue
-            first, second = (kept, document) if kept_span[0] <= span[0] else (document, kept)
-            text = join_text(first.page_content, second.page_content)
-            metadata = dict(kept.metadata, start_line=min(span[0], kept_span[0]), end_line=max(span[1], kept_span[1]))
-            ids = [str(x) for x in (kept.metadata.get("merged_ids") or [kept.metadata.get("chunk_id", kept.id)])]
-            metadata["merged_ids"] = ids + [str(document.metadata.get("chunk_id", document.id))]
-            merged[i] = kept.model_copy(update={"page_content": text, "metadata": metadata})
-            break
-        else:
-            merged.append(document)
+        current = document
+        at = next((i for i, kept in enumerate(merged) if _overlap(kept, current)), None)
+        if at is None:
+            merged.append(current)
+            continue
+        merged[at] = _join(merged[at], current)
+        # the grown passage may now reach a later-ranked one: absorb it too
+        while True:
+            other = next((j for j in range(len(merged)) if j != at and _overlap(merged[at], merged[j])), None)
+            if other is None:
+                break
+            if other < at:  # keep the better rank's place
+                merged[other] = _join(merged[other], merged[at])
+                del merged[at]
+                at = other
+            else:
+                merged[at] = _join(merged[at], merged[other])
+                del merged[other]
     return merged

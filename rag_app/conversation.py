@@ -9,7 +9,8 @@ as a follow-up (it starts with "and", "what about", ... or refers back with
 "it", "they", "that", "ones", ...) gets the content words of the previous
 question that it lacks appended, so "and carbon ones?" after "How long is the
 aluminium frame warranty?" searches for "and carbon ones? (aluminium frame
-warranty)". Other questions are left alone. The REPL prints what it searched.
+warranty)". A follow-up that names its own topic, and other questions, are left
+alone. The REPL prints what it searched when that differs from what was typed.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ def condense(llm: "LLM", question: str, history: Sequence[tuple[str, str]]) -> s
 
 
 def keeps_question(question: str, rewritten: str) -> bool:
-    """Whether ``rewritten`` still asks ``question``: all its content words, not a ramble."""
-    if not rewritten or len(rewritten.split()) > MAX_REWRITE_WORDS:
+    """Whether ``rewritten`` still asks ``question``: a question, with all its content words, not a ramble."""
+    if not rewritten.endswith("?") or len(rewritten.split()) > MAX_REWRITE_WORDS:
         return False
     return set(content_words(question)) <= set(content_words(rewritten))
 
@@ -91,8 +92,16 @@ def looks_like_follow_up(question: str) -> bool:
 
 
 def keyword_condense(question: str, previous: str) -> str:
-    """Deterministic fallback: a follow-up gets the previous question's missing content words."""
+    """Deterministic fallback: a follow-up gets the previous question's missing content words.
+
+    A follow-up that names its own topic ("and what about the battery warranty?": two content
+    words, nothing referring back) stands alone: the previous topic would only pull the search
+    away from it.
+    """
     if not looks_like_follow_up(question):
+        return question
+    refers_back = bool({w.lower() for w in _WORD.findall(question)} & _BACK_REFERENCES)
+    if not refers_back and len(set(content_words(question))) >= 2:
         return question
     have = {w.lower() for w in _WORD.findall(question)}
     missing: list[str] = []

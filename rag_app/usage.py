@@ -178,7 +178,9 @@ def meter(settings: "Settings") -> Callable[["LLM", "Answer", dict[str, int] | N
 
     def measure_answer(llm: "LLM", answer: "Answer", reported: dict[str, int] | None) -> Usage:
         prices = _prices_cached(settings.prices_file, settings.local_cost_per_hour)
-        return measure(llm, answer.question, answer.documents, answer.answer,
+        # what the model wrote, even when the support policy shows quotes instead
+        written = answer.support.generated if answer.support and answer.support.generated else answer.answer
+        return measure(llm, answer.question, answer.documents, written,
                        answer.timings_ms.get("generate", 0.0), prices, reported)
 
     return measure_answer

@@ -144,7 +144,7 @@ def test_the_index_is_a_langchain_vectorstore(indexed, make_app):
     app = make_app()
     store = app.vectorstore()
     found = store.similarity_search("battery charge", k=3)
-    ours = app.retrieve("battery charge", k=3)
+    ours = app.retrieve("battery charge", k=3, search="vector")  # exact cosine; Chroma's HNSW on a small set agrees
     assert [d.page_content for d in found] == [d.page_content for d in ours]
     mmr = store.as_retriever(search_type="mmr", search_kwargs={"k": 2}).invoke("battery charge")
     assert len(mmr) == 2 and all(d.metadata["source"] for d in mmr)
@@ -153,8 +153,9 @@ def test_the_index_is_a_langchain_vectorstore(indexed, make_app):
 def test_sources_are_the_passages_the_model_saw_with_overlaps_merged(make_app, tmp_path: Path):
     docs = tmp_path / "docs"
     docs.mkdir()
-    lines = [f"Line {i}: the service centre in Leeds checks battery cell {i} for wear." for i in range(60)]
-    (docs / "service.txt").write_text("\n".join(lines) + "\n")
+    filler = [f"Line {i}: the shop in Utrecht sells saddle model {i} in several colours." for i in range(40)]
+    topic = [f"Line {i}: the service centre in Leeds checks battery cell {i} for wear." for i in range(40, 52)]
+    (docs / "service.txt").write_text("\n".join(filler[:20] + topic + filler[20:]) + "\n")
     app = make_app(chunk_size=64, chunk_overlap=24)
     app.reindex([docs])
     retrieved = app.retrieve("battery cell wear Leeds", k=6)
@@ -183,7 +184,10 @@ def test_a_rewrite_that_drops_the_question_is_not_used(make_app):
     app = RagApp(Settings(), llm=bad, persist_dir=make_app().settings.persist_dir, embeddings="fake")
     history = [("Who services bikes in Leeds?", "Northwind's Leeds workshop.")]
     searched = condense(app.llm(), "and what about the battery warranty?", history)
-    assert "battery warranty" in searched and "Leeds" in searched and "Frequently" not in searched
+    assert searched == "and what about the battery warranty?"  # names its own topic: searched as typed
+    bad = GenericFakeChatModel(messages=iter(["1. Northwind Bikes - Frequently asked questions"]))
+    app = RagApp(Settings(), llm=bad, persist_dir=make_app().settings.persist_dir, embeddings="fake")
+    assert condense(app.llm(), "and what about them?", history) == "and what about them? (services bikes Leeds)"
 
     good = GenericFakeChatModel(messages=iter(["What is the battery warranty for bikes serviced in Leeds?"]))
     app = RagApp(Settings(), llm=good, persist_dir=make_app().settings.persist_dir, embeddings="fake")

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import re
+
 import shutil
 from pathlib import Path
 
@@ -66,7 +68,7 @@ def test_page_streams_an_answer_lists_sources_and_opens_a_passage(server: Server
     browser.find_element(By.ID, "ask").click()
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sources .source"))
     answer = browser.find_element(By.ID, "answer").text
-    assert "10 years" in answer and "[1]" in answer
+    assert "10 years" in answer and re.search(r"\[\d\]", answer)  # cited, whichever passage supports it
     sources = browser.find_elements(By.CSS_SELECTOR, "#sources .source")
     first = sources[0].text
     assert first.startswith("[1] ") and "warranty.md:" in first  # file and line span

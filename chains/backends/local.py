@@ -101,6 +101,11 @@ class LlamaCppChat(BaseChatModel):
         return Path(self.model_path).name
 
     def _request(self, messages: list[BaseMessage], stop: list[str] | None, stream: bool) -> Any:
+        # llama-cpp-python reuses the KV cache of the previous call's matching prefix; with 0.3.16
+        # that reuse gave garbled tokens after a different prompt (a REPL follow-up after its
+        # condensing call) and answers that depend on the call before. A fresh context per call
+        # costs one prompt evaluation and makes every answer depend on its own prompt only.
+        self._llama.reset()
         return self._llama.create_chat_completion(
             messages=chat_messages(messages),  # type: ignore[arg-type]
             max_tokens=self.max_tokens,
