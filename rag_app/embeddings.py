@@ -140,7 +140,7 @@ class MiniLMEmbedder(Embedder):
     identity = "minilm:all-MiniLM-L6-v2"
     max_length = 256
 
-    def __init__(self, model_dir: str | None = None, runtime: str = "onnx", precision: str = "int8") -> None:
+    def __init__(self, model_dir: str | None = None, runtime: str = "onnx", precision: str = "fp32") -> None:
         super().__init__()
         if runtime not in RUNTIMES:
             raise ConfigError(f"RAG_EMBED_RUNTIME must be one of {', '.join(RUNTIMES)}, got {runtime!r}")

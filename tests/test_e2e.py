@@ -48,6 +48,11 @@ def test_local_model_answers_from_the_documents_and_is_checked(tmp_path: Path):
     with RagApp(Settings(), persist_dir=str(tmp_path / "idx"), llm="local") as app:
         app.reindex([DATA])
         answer = app.query("How long is the warranty on an aluminium frame?")
+        app.query("What does error code E01 mean?")
+        again = app.query("How long is the warranty on an aluminium frame?")
+    # greedy decoding from a fresh context: the same question gives the same words, however many
+    # answers came between (ONNX Runtime's int8 kernels once garbled every answer after the first)
+    assert (again.support.generated or again.answer) == (answer.support.generated or answer.answer)
     assert Path(answer.sources[0].source).name == "warranty.md"
     assert answer.llm.startswith("local:") and answer.timings_ms["generate"] > 0
     assert answer.usage["counted_by"] == "provider" and answer.usage["completion_tokens"] > 0
