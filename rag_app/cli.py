@@ -236,7 +236,7 @@ def cmd_repl(args: argparse.Namespace) -> int:
     from rag_app.repl import Repl
 
     with _app(args, **_ask(args)) as app:
-        return Repl(app, options=retrieval_kwargs(args)).run()
+        return Repl(app, options=retrieval_kwargs(args), history_file=app.settings.history_file).run()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

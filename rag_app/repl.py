@@ -39,7 +39,9 @@ class Repl:
         input_fn: Callable[[str], str] = input,
         out: TextIO | None = None,
         options: dict[str, Any] | None = None,
+        history_file: str | None = None,
     ) -> None:
+        """``history_file``: keep line history there (readline), when the input is a terminal."""
         from rag_app.conversation import Conversation
 
         self.app = app
@@ -50,6 +52,7 @@ class Repl:
         self.k = app.settings.k
         self.llm = app.settings.llm
         self.last: Answer | None = None
+        self.history_file = history_file
 
     def say(self, text: str = "", end: str = "\n") -> None:
         print(text, end=end, file=self.out, flush=True)
@@ -143,13 +146,13 @@ class Repl:
         self.say(sources_block(self.last.sources, support=self.last.support))
 
     def _setup_history(self) -> Callable[[], None] | None:
-        if self.input is not input or not sys.stdin.isatty():
+        if not self.history_file or not sys.stdin.isatty():
             return None
         try:
             import readline
         except ImportError:  # pragma: no cover - not on every platform
             return None
-        path = Path(self.app.settings.history_file).expanduser()
+        path = Path(self.history_file).expanduser()
         try:
             readline.read_history_file(path)
         except OSError:
