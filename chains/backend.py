@@ -1,4 +1,7 @@
-"""What every LLM backend offers the chain: answer, or stream, from documents."""
+"""A passage answerer: answers from documents without a prompt or a chat model (``extractive``).
+
+Chat models plug in as LangChain ``BaseChatModel``s instead (see :mod:`chains.llm`).
+"""
 
 from __future__ import annotations
 
@@ -27,13 +30,6 @@ class AnswerBackend(ABC):
     def stream(self, question: str, documents: Sequence["Document"]) -> Iterator[str]:
         """The answer in pieces as it is produced (default: all at once)."""
         yield self.answer(question, documents)
-
-    def generate(self, messages: list[dict[str, str]]) -> str:
-        """Free generation from chat messages (used to condense follow-up questions).
-
-        Quote-only backends cannot generate; callers check :attr:`generative` first.
-        """
-        raise NotImplementedError(f"the {self.name} backend does not generate free text")
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` for this model (default: tiktoken ``cl100k_base``)."""

@@ -84,14 +84,15 @@ def _text(message: Any) -> str:
     return message if isinstance(message, str) else message.text
 
 
-def _partials(llm: LLM, documents: Sequence["Document"], answers: list[Any]) -> list["Document"]:
-    """Map step results as passages; passages that do not answer are left out."""
+def _reduce_passages(llm: LLM, question: str, documents: Sequence["Document"], answers: list[Any]) -> list["Document"]:
+    """The map step's answers as passages for the final call, fitted to the window; passages
+    that did not answer are left out (an empty list: nothing answered)."""
     partial = []
     for document, answer in zip(documents, answers):
         text = _text(answer).strip()
         if text and not text.startswith(NOT_FOUND[:12]):
             partial.append(document.model_copy(update={"page_content": text}))
-    return partial
+    return fit_to_window(llm, question, partial) if partial else []
 
 
 def generate(llm: LLM, question: str, documents: Sequence["Document"], chain: str = "stuff",
@@ -108,11 +109,10 @@ def generate(llm: LLM, question: str, documents: Sequence["Document"], chain: st
                 answers: list[Any] = [llm.backend.answer(question, [d]) for d in documents]
             else:
                 answers = llm.chat_model.batch([llm.prompt(question, [d]) for d in documents], config)
-            documents = _partials(llm, documents, answers)
+            documents = _reduce_passages(llm, question, documents, answers)
             if not documents:
                 yield NOT_FOUND
                 return
-            documents = fit_to_window(llm, question, documents)
         if llm.backend is not None:
             yield from llm.backend.stream(question, documents) if stream else [llm.backend.answer(question, documents)]
         elif stream:
@@ -134,11 +134,10 @@ async def agenerate(llm: LLM, question: str, documents: Sequence["Document"], ch
                 answers: list[Any] = [llm.backend.answer(question, [d]) for d in documents]
             else:
                 answers = await llm.chat_model.abatch([llm.prompt(question, [d]) for d in documents], config)
-            documents = _partials(llm, documents, answers)
+            documents = _reduce_passages(llm, question, documents, answers)
             if not documents:
                 yield NOT_FOUND
                 return
-            documents = fit_to_window(llm, question, documents)
         if llm.backend is not None:
             for piece in llm.backend.stream(question, documents) if stream else [llm.backend.answer(question, documents)]:
                 yield piece
