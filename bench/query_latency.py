@@ -63,7 +63,7 @@ def main() -> None:
         physical = index.physical_name()
         rng = np.random.default_rng(0)
         have = store.count(physical)
-        from rag_app.chunkstore import ChunkRow, text_hash
+        from rag_app.store.search_side import ChunkRow, text_hash
 
         for size in sizes:
             started = time.perf_counter()

@@ -10,7 +10,7 @@ The public API::
 
 from __future__ import annotations
 
-from rag_app.config import Settings
+from rag_app.settings import Settings
 from rag_app.errors import (
     ConfigError,
     IndexMismatch,
@@ -21,7 +21,7 @@ from rag_app.errors import (
     SourceMissing,
 )
 from rag_app.results import Answer, Source
-from rag_app.runner import RagApp, StreamingAnswer
+from rag_app.app import RagApp, StreamingAnswer
 
 __version__ = "0.1.0"
 

@@ -87,7 +87,7 @@ class Answer:
     timings_ms: dict[str, float]
     llm: str
     documents: list["Document"] = field(default_factory=list, repr=False)
-    #: Tokens and cost (``rag_app.usage.Usage.to_dict()``), filled in by the runner.
+    #: Tokens and cost (``rag_app.measure.usage.Usage.to_dict()``), filled in by the runner.
     usage: dict[str, Any] = field(default_factory=dict, repr=False)
     #: Per-sentence citations and support scores (``None`` only for answers built by hand).
     support: "Support | None" = None

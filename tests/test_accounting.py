@@ -15,10 +15,10 @@ from typing import Iterator
 import pytest
 
 from loaders.tokens import count_tokens
-from rag_app.cli import main
+from rag_app.cli.main import main
 from rag_app.errors import ConfigError
-from rag_app.ledger import Ledger, summarize
-from rag_app.usage import PriceTable
+from rag_app.measure.ledger import Ledger, summarize
+from rag_app.measure.usage import PriceTable
 
 REPORTED = {"prompt_tokens": 400, "completion_tokens": 10}
 
@@ -125,7 +125,7 @@ def test_provider_usage_is_recorded_with_the_estimate_error(make_app, corpus: Pa
 
 def test_stats_summarises_per_day_and_backend(tmp_path: Path, monkeypatch, capsys):
     from rag_app.results import Answer
-    from rag_app.usage import Usage
+    from rag_app.measure.usage import Usage
 
     ledger = Ledger(tmp_path / "index" / "ledger.sqlite3")
     ledger.path.parent.mkdir()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rag_app.advise import CRITERIA, advise, interview
-from rag_app.cli import main
+from rag_app.tuning.advise import CRITERIA, advise, interview
+from rag_app.cli.main import main
 from rag_app.errors import ConfigError
 
 
@@ -66,7 +66,7 @@ def test_cli_flags_and_json(capsys: pytest.CaptureFixture[str]):
 
 
 def test_every_choice_has_a_rule_or_is_deliberately_neutral():
-    from rag_app.advise import RULES
+    from rag_app.tuning.advise import RULES
 
     neutral = {("attribution", "no"), ("latency", "moderate"), ("cost", "either")}
     for criterion in CRITERIA:

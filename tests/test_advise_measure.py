@@ -9,8 +9,8 @@ from typing import Sequence
 import pytest
 
 from chains import AnswerBackend, BackendOptions, register_llm
-from rag_app.advise_measure import Setup, decide, measure, rows
-from rag_app.advise_report import disagreements, text
+from rag_app.tuning.advise_measure import Setup, decide, measure, rows
+from rag_app.tuning.advise_report import disagreements, text
 from rag_app.errors import ConfigError
 from test_eval import QUESTIONS, qa_set  # noqa: F401  (the fixture: a tiny QA set and its corpus)
 from test_finetune import tiny_base  # noqa: F401  (a 2-layer Llama to fine-tune in seconds)
@@ -102,7 +102,7 @@ def test_near_ties_go_to_the_faster_setup():
 
 
 def test_without_train_a_missing_model_is_a_one_line_error(qa_set, capsys: pytest.CaptureFixture[str]):  # noqa: F811
-    from rag_app.cli import main
+    from rag_app.cli.main import main
 
     qa, corpus = qa_set
     assert main(["advise", "--measure", "--qa", str(qa), "--corpus", str(corpus), "--no-input", "--model", "nope"]) == 4
@@ -117,7 +117,7 @@ def test_the_whole_command_trains_measures_and_reports(qa_set, tiny_base: Path, 
                                                        capsys: pytest.CaptureFixture[str],
                                                        monkeypatch: pytest.MonkeyPatch):
     """`advise --measure --train --dynamic`: a real Trainer run (tiny model), real Chroma, JSON and HTML."""
-    from rag_app.cli import main
+    from rag_app.cli.main import main
 
     qa, corpus = qa_set
     monkeypatch.setenv("RAG_LOCAL_COST_PER_HOUR", "3.6")  # $0.001 a second: costs become checkable

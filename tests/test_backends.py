@@ -15,7 +15,7 @@ from chains import MissingDependency, available_llms, create_llm
 from conftest import ROOT, free_port
 from http_stub import Reply, StubServer
 from rag_app import LLMError
-from rag_app.cli import main
+from rag_app.cli.main import main
 
 #: Every backend the README documents, and the extra that installs it.
 DOCUMENTED = {"local": None, "extractive": None, "openai": "openai", "azure": "openai", "ollama": "ollama", "hf": "hf", "fake": None}
@@ -106,7 +106,7 @@ def test_entry_point_plugins_register_an_llm_and_embeddings(tmp_path: Path, corp
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: rag-echo-plugin\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[rag_app.llms]\necho = rag_echo_plugin\n\n[rag_app.embeddings]\nplugin-bow = rag_echo_plugin\n")
     script = (
-        "from rag_app.cli import main\n"
+        "from rag_app.cli.main import main\n"
         f"assert main(['reindex', {str(corpus)!r}, '--embeddings', 'plugin-bow']) == 0\n"
         "raise SystemExit(main(['query', 'frame warranty', '--llm', 'echo', '--embeddings', 'plugin-bow']))\n"
     )

@@ -16,8 +16,8 @@ from langchain_core.messages import AIMessage
 
 from chains.passages import merge_overlapping
 from rag_app import RagApp, Settings
-from rag_app.cli import main
-from rag_app.repl import Repl
+from rag_app.cli.main import main
+from rag_app.cli.repl import Repl
 
 QUESTION = "How long is the warranty on an aluminium frame?"
 
@@ -178,7 +178,7 @@ def test_merge_overlapping_joins_the_shared_text_once():
 
 
 def test_a_rewrite_that_drops_the_question_is_not_used(make_app):
-    from rag_app.conversation import condense
+    from rag_app.answer.conversation import condense
 
     bad = GenericFakeChatModel(messages=iter(["1. Northwind Bikes - Frequently asked questions"]))
     app = RagApp(Settings(), llm=bad, persist_dir=make_app().settings.persist_dir, embeddings="fake")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_app.cli import main
+from rag_app.cli.main import main
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_openai_without_key_says_where_to_put_it(env, corpus, capsys):
 def test_help_is_fast_because_nothing_heavy_is_imported(tmp_path: Path):
     code = (
         "import sys\n"
-        "from rag_app.cli import main\n"
+        "from rag_app.cli.main import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('torch', 'transformers', 'chromadb', 'langchain_core', 'llama_cpp') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"

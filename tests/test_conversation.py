@@ -6,8 +6,8 @@ import io
 from pathlib import Path
 
 from http_stub import StubServer
-from rag_app.conversation import CONDENSE_SYSTEM, Conversation, keyword_condense
-from rag_app.repl import Repl
+from rag_app.answer.conversation import CONDENSE_SYSTEM, Conversation, keyword_condense
+from rag_app.cli.repl import Repl
 from test_repl import scripted
 
 

@@ -71,7 +71,7 @@ def test_repl_follow_up_with_the_local_model_searches_the_new_topic(tmp_path: Pa
     import io
 
     from rag_app import RagApp, Settings
-    from rag_app.repl import Repl
+    from rag_app.cli.repl import Repl
 
     lines = iter(["Who services bikes in Leeds?", "and what about the battery warranty?", ":quit"])
     out = io.StringIO()

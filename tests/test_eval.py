@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag_app.cli import main
-from rag_app.evaluate import QAItem, load_qa, parse_config, relevance, score_answer
+from rag_app.cli.main import main
+from rag_app.measure.evaluate import QAItem, load_qa, parse_config, relevance, score_answer
 
 FACTS = {
     "battery.txt": "Battery\n\nThe Zephyr battery charges fully in 4 hours from a wall socket. Keep it dry.\n",

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT
 from rag_app.errors import ConfigError
-from rag_app.finetune import FinetuneConfig, Example, encode, finetune, load_examples
+from rag_app.tuning.finetune import FinetuneConfig, Example, encode, finetune, load_examples
 
 SIGN = "Cheers - Team"
 QUESTIONS = [f"what is item {word}?" for word in
@@ -228,7 +228,7 @@ def test_the_style_dataset_is_well_formed_and_outside_the_default_index():
 
 
 def test_no_retrieval_asks_the_model_alone_without_an_index(capsys: pytest.CaptureFixture[str]):
-    from rag_app.cli import main
+    from rag_app.cli.main import main
 
     assert main(["query", "How long is the warranty?", "--llm", "fake", "--no-retrieval", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

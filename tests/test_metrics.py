@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rag_app import metrics
+from rag_app.measure import metrics
 
 
 def test_squad_normalisation_drops_case_punctuation_and_articles():

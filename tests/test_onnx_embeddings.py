@@ -48,7 +48,7 @@ def test_runtime_and_precision_are_checked():
 
 
 def test_weights_hash_is_the_sha256_and_is_remembered(tmp_path: Path):
-    from rag_app.onnx_minilm import weights_hash
+    from rag_app.embeddings.onnx_minilm import weights_hash
 
     model = tmp_path / "model"
     model.mkdir()
@@ -64,7 +64,7 @@ def test_weights_hash_is_the_sha256_and_is_remembered(tmp_path: Path):
 
 QUERY_IN_A_FRESH_PROCESS = """
 import json, sys
-from rag_app.cli import main
+from rag_app.cli.main import main
 code = main(["query", "How long is the warranty on an aluminium frame?", "--llm", "extractive", "--json"])
 heavy = sorted(m for m in ("torch", "transformers", "chromadb", "sentence_transformers") if m in sys.modules)
 print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)

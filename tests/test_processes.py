@@ -119,7 +119,7 @@ def test_wait_for_the_lock_or_exit_3(tmp_path: Path, corpus: Path):
     (work / ".env").write_text(f"RAG_PERSIST_DIR={persist}\nRAG_EMBEDDINGS=fake\n")
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time\nfrom pathlib import Path\nfrom rag_app.lock import WriterLock\n"
+         "import sys, time\nfrom pathlib import Path\nfrom rag_app.store.lock import WriterLock\n"
          f"with WriterLock(Path({str(persist / 'reindex.lock')!r})):\n    print('held', flush=True)\n    time.sleep(4)\n"],
         stdout=subprocess.PIPE, text=True,
     )

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rag_app import ConfigError, IndexMismatch
-from rag_app.index import ALIASES
-from rag_app.schedule import parse_interval, run_every
+from rag_app.store.index import ALIASES
+from rag_app.cli.schedule import parse_interval, run_every
 
 
 def _collections(app) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from rag_app.repl import Repl
+from rag_app.cli.repl import Repl
 
 
 def scripted(lines: list[str]):

@@ -10,7 +10,7 @@ import pytest
 from chains import combine
 from chains.passages import merge_overlapping
 from rag_app import ConfigError
-from rag_app.cli import main
+from rag_app.cli.main import main
 
 
 @pytest.fixture

@@ -200,7 +200,7 @@ def test_many_clients_at_once_all_get_the_same_answer(server: Server):
 
 
 def test_reindex_runs_in_the_background_reports_and_refuses_a_second_writer(server: Server):
-    from rag_app.lock import WriterLock
+    from rag_app.store.lock import WriterLock
 
     corpus = Path(server.env["RAG_DATA"])
     (corpus / "storage.md").write_text("# Storage\n\nKeep the bike in a dry shed over winter, never in a damp cellar.\n")

@@ -12,9 +12,9 @@ from langchain_core.documents import Document
 from chains.support import DROPPED_TEXT, FALLBACK_NOTE, NOT_IN_DOCUMENTS_TEXT, SupportChecker, strip_markers
 from conftest import DATA
 from rag_app import ConfigError, RagApp, Settings
-from rag_app.cli import main
+from rag_app.cli.main import main
 from rag_app.embeddings import FakeEmbedder
-from rag_app.repl import Repl
+from rag_app.cli.repl import Repl
 
 QUESTION = "How long are aluminium frames covered?"
 PASSAGES = [
@@ -157,7 +157,7 @@ def test_settings_reject_unknown_modes_and_thresholds():
 
 
 def test_auto_mode_falls_back_only_for_the_local_model(make_app):
-    from rag_app.trust import min_relevance, unsupported_mode
+    from rag_app.answer.support import min_relevance, unsupported_mode
 
     app = make_app()
     assert unsupported_mode(app.settings, app.llm("fake")) == "flag"

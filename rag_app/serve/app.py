@@ -197,7 +197,7 @@ def create_app(service: RagService) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     async def page() -> HTMLResponse:
-        html = resources.files("rag_app").joinpath("web/index.html").read_text(encoding="utf-8")
+        html = resources.files("rag_app.serve").joinpath("web/index.html").read_text(encoding="utf-8")
         return HTMLResponse(html, headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"})
 
     @app.get("/health")
@@ -269,7 +269,7 @@ def create_app(service: RagService) -> FastAPI:
 
     @app.get("/stats")
     async def stats(days: int | None = None, by: str = "day,backend") -> Any:
-        from rag_app.ledger import Ledger, summarize
+        from rag_app.measure.ledger import Ledger, summarize
 
         keys = tuple(part.strip() for part in by.split(",") if part.strip())
         if not keys or set(keys) - {"day", "backend"}:

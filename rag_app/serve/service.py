@@ -1,6 +1,6 @@
 """What the server does, without HTTP: ask, stream, reindex in the background.
 
-One :class:`RagService` wraps one warm :class:`~rag_app.runner.RagApp`. Models
+One :class:`RagService` wraps one warm :class:`~rag_app.app.RagApp`. Models
 that cannot generate for two callers at once (the local llama.cpp model, a
 transformers model, plugins we know nothing about) get a :class:`FairLock`
 each: requests take turns in arrival order. Retrieval, the support check of
@@ -27,7 +27,7 @@ from rag_app.errors import IndexMissing, LockBusy, RagError
 
 if TYPE_CHECKING:
     from rag_app.results import Answer
-    from rag_app.runner import RagApp, StreamingAnswer
+    from rag_app.app import RagApp, StreamingAnswer
 
 #: Backends that may generate for several requests at once (pure Python or an HTTP client).
 PARALLEL_SAFE = frozenset({"extractive", "fake", "openai", "azure", "ollama"})
@@ -120,7 +120,7 @@ class RagService:
         self.started = time.time()
         self._ledger: Any = None
         if s.ledger:
-            from rag_app.ledger import Ledger
+            from rag_app.measure.ledger import Ledger
 
             s.persist_path.mkdir(parents=True, exist_ok=True)
             self._ledger = Ledger(s.persist_path / Ledger.FILE).hold()  # cheap ledger rows while we run
@@ -200,8 +200,8 @@ class RagService:
 
     def start_reindex(self, verify: bool = False, rebuild: bool = False) -> ReindexJob:
         """Start a reindex of the configured paths in the background; LockBusy if one runs."""
-        from rag_app.lock import WriterLock
-        from rag_app.runner import LOCK_FILE
+        from rag_app.store.lock import WriterLock
+        from rag_app.app import LOCK_FILE
 
         with self._jobs_lock:
             if self._running is not None:
@@ -230,7 +230,7 @@ class RagService:
         return self._running
 
     def _run_job(self, job: ReindexJob) -> None:
-        from rag_app.runner import RagApp
+        from rag_app.app import RagApp
 
         job.status = "running"
         try:

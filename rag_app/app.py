@@ -1,0 +1,481 @@
+"""The runner: the one place that wires loaders → index → retriever → chain → answer.
+
+The CLI, the REPL and Python scripts all use :class:`RagApp` the same way::
+
+    from rag_app import RagApp
+
+    app = RagApp.from_env()          # .env + environment, like the CLI
+    app.reindex(["data"])
+    answer = app.query("How long is the frame warranty?")
+    print(answer.answer, [s.location for s in answer.sources])
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Sequence
+
+from rag_app.settings import Settings
+from rag_app.errors import ConfigError, IndexMissing, LLMError, SourceMissing
+from rag_app.results import Answer, Source
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables import Runnable, RunnableConfig
+
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.vectorstores import VectorStore
+
+    from chains.llm import LLM
+    from chains.support import SupportChecker
+    from rag_app.answer.chain import AnswerSetup, LedgerCallback
+    from rag_app.embeddings import Embedder
+    from rag_app.store.index import IndexReport, Progress, VectorIndex
+    from rag_app.store.records import RecordStore
+    from rag_app.retrieval.search import RetrievalOptions, Searcher
+
+RECORDS_FILE = "rag_app_records.sqlite3"
+LOCK_FILE = "reindex.lock"
+
+
+class RagApp:
+    """Index documents and answer questions about them, with sources."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        llm: "BaseChatModel | LLM | str | None" = None,
+        embeddings: "Embeddings | str | None" = None,
+        **overrides: Any,
+    ) -> None:
+        """``llm``: a LangChain chat model (the default model) or a name like ``RAG_LLM``;
+        ``embeddings``: a LangChain ``Embeddings`` or a name like ``RAG_EMBEDDINGS``."""
+        if isinstance(llm, str):
+            overrides["llm"], llm = llm, None
+        if isinstance(embeddings, str):
+            overrides["embeddings"], embeddings = embeddings, None
+        self.settings = (settings or Settings()).with_overrides(**overrides)
+        self._embedder: Embedder | None = None
+        if embeddings is not None:
+            from rag_app.embeddings.langchain import wrap_embeddings
+
+            self._embedder = wrap_embeddings(embeddings, self.settings.embed_batch_size)
+        self._client: ClientAPI | None = None
+        self._records: RecordStore | None = None
+        self._index: VectorIndex | None = None
+        self._llms: dict[str, LLM] = {}
+        self._default_llm: LLM | None = None
+        if llm is not None:
+            from chains.llm import as_llm
+
+            try:
+                self._default_llm = as_llm(llm, context_window=self.settings.context_window,
+                                           max_tokens=self.settings.max_tokens)
+            except TypeError as exc:
+                raise ConfigError(f"llm= {exc}") from None
+        self._searcher: Searcher | None = None
+        self._ledger_callback: LedgerCallback | None = None
+        self._turns: dict[str, Callable[[], ContextManager[Any]]] = {}
+
+    @classmethod
+    def from_env(
+        cls,
+        env_file: str | None = ".env",
+        *,
+        llm: "BaseChatModel | LLM | str | None" = None,
+        embeddings: "Embeddings | str | None" = None,
+        **overrides: Any,
+    ) -> "RagApp":
+        """Settings from ``.env`` and the environment, then ``overrides``; ``llm``/``embeddings``
+        as in :class:`RagApp`."""
+        if isinstance(llm, str):
+            overrides["llm"], llm = llm, None
+        if isinstance(embeddings, str):
+            overrides["embeddings"], embeddings = embeddings, None
+        return cls(Settings.load(env_file, **overrides), llm=llm, embeddings=embeddings)
+
+    # --- lazily built parts --------------------------------------------------------
+
+    @property
+    def embedder(self) -> "Embedder":
+        if self._embedder is None:
+            from rag_app.embeddings import create_embeddings
+
+            s = self.settings
+            options = {
+                "api_key": s.openai_api_key, "base_url": s.openai_base_url, "ollama_base_url": s.ollama_base_url,
+                "timeout": s.request_timeout, "max_retries": s.max_retries,
+                "runtime": s.embed_runtime, "precision": s.embed_precision,
+            }
+            self._embedder = create_embeddings(s.embeddings, s.embed_batch_size, options)
+        return self._embedder
+
+    def _chroma(self, create: bool) -> "ClientAPI":
+        if self._client is None:
+            s = self.settings
+            path = s.persist_path
+            if not s.chroma_host and not create and not path.exists():
+                raise IndexMissing(f"No index at {path}: run `rag-app reindex` first.")
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            # The embedded store lives in RAG_PERSIST_DIR; with a server, only our
+            # bookkeeping (records, lock) does.
+            path.mkdir(parents=True, exist_ok=True)
+            chroma_settings = ChromaSettings(anonymized_telemetry=False)
+            if s.chroma_host:
+                self._client = self._chroma_server(chroma_settings)
+            else:
+                self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        return self._client
+
+    def _chroma_server(self, chroma_settings: Any) -> "ClientAPI":
+        import chromadb
+
+        s = self.settings
+        headers = {}
+        if s.chroma_auth_token:
+            bearer = s.chroma_auth_header.lower() == "authorization"
+            headers[s.chroma_auth_header] = f"Bearer {s.chroma_auth_token}" if bearer else s.chroma_auth_token
+        url = f"{'https' if s.chroma_ssl else 'http'}://{s.chroma_host}:{s.chroma_port}"
+        try:
+            client = chromadb.HttpClient(
+                host=s.chroma_host, port=s.chroma_port, ssl=s.chroma_ssl, headers=headers, settings=chroma_settings
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise ConfigError(
+                f"Cannot reach the Chroma server at {url} ({type(exc).__name__}): start it with "
+                "`chroma run --path DIR --host 127.0.0.1 --port 8000`, or unset CHROMA_HOST for the embedded store"
+            ) from None
+        return client
+
+    def _vector_index(self, create: bool = False) -> "VectorIndex":
+        if self._index is None:
+            from loaders import SplitConfig
+            from rag_app.store.index import VectorIndex
+            from rag_app.store.records import RecordStore
+
+            s = self.settings
+            if not s.chroma_host and not create and not s.persist_path.exists():
+                raise IndexMissing(f"No index at {s.persist_path}: run `rag-app reindex` first.")
+            self._records = RecordStore(self.settings.persist_path / RECORDS_FILE)
+            split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap)
+            # A local query is served by the search side without Chroma: connect on first use.
+            client = self._chroma(create) if s.chroma_host else (lambda: self._chroma(create))
+            self._index = VectorIndex(
+                client, self.settings.collection, self.embedder, split, self._records,
+                write_batch=max(self.settings.embed_batch_size, 1) * 4,
+            )
+        return self._index
+
+    def llm(self, spec: str | None = None) -> "LLM":
+        """The model ``spec`` names (default: the ``llm=`` given, else ``RAG_LLM``), created once."""
+        if spec is None and self._default_llm is not None:
+            return self._default_llm
+        spec = spec or self.settings.llm
+        if spec not in self._llms:
+            from chains import BackendError, create_llm, parse_spec
+            from rag_app.answer.llm_settings import backend_options
+
+            options = backend_options(self.settings, parse_spec(spec)[0])
+            try:
+                self._llms[spec] = create_llm(spec, options)
+            except BackendError as exc:
+                raise LLMError(str(exc)) from None
+        return self._llms[spec]
+
+    # --- indexing ---------------------------------------------------------------------
+
+    def reindex(
+        self,
+        paths: Sequence[str | Path] | None = None,
+        *,
+        verify: bool = False,
+        dry_run: bool = False,
+        rebuild: bool = False,
+        wait: float = 0.0,
+        progress: "Progress | None" = None,
+    ) -> "IndexReport":
+        """Index ``paths`` (default ``RAG_DATA``); only new or changed chunks are embedded.
+
+        ``rebuild`` builds a fresh collection with the current settings beside the
+        old one and switches queries over only once it is complete.
+        """
+        from loaders import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, SourceNotFound, walk
+        from rag_app.store.lock import WriterLock
+
+        s = self.settings
+        roots = [Path(p) for p in (paths or s.split_list(s.data_paths))]
+        if not roots:
+            raise ConfigError("Nothing to index: pass PATH or set RAG_DATA")
+        include = s.split_list(s.include) or list(DEFAULT_INCLUDE)
+        exclude = list(DEFAULT_EXCLUDE) + s.split_list(s.exclude)
+        unreadable: list[tuple[Path, str]] = []
+        try:
+            found = walk(roots, include, exclude, skipped=unreadable)
+        except SourceNotFound as exc:
+            raise SourceMissing(f"{exc}: check the path you asked to index") from None
+        resolved = [r.expanduser().resolve() for r in roots]
+        index = self._vector_index(create=True)
+        if dry_run:
+            return index.reindex(found, resolved, verify=verify, dry_run=True, unreadable=unreadable)
+        with WriterLock(s.persist_path / LOCK_FILE, wait=wait):
+            index.refresh()  # another writer may have switched collections since we looked
+            if rebuild:
+                return index.rebuild(found, resolved, progress=progress, unreadable=unreadable)
+            return index.reindex(found, resolved, verify=verify, progress=progress, unreadable=unreadable)
+
+    def stop(self) -> None:
+        """Ask a running reindex to stop after its current batch (signal-safe)."""
+        if self._index is not None:
+            self._index.stop.set()
+
+    # --- asking ------------------------------------------------------------------------
+
+    def retrieval_options(
+        self,
+        k: int | None = None,
+        *,
+        min_score: float | None = None,
+        mmr: bool | None = None,
+        hybrid: bool | None = None,
+        where: str | None = None,
+        fetch_k: int | None = None,
+        search: str | None = None,
+    ) -> "RetrievalOptions":
+        """Settings overridden by the non-``None`` arguments (``search``: vector, mmr, hybrid, bm25)."""
+        from rag_app.retrieval.search import RetrievalOptions
+
+        s = self.settings
+        if mmr and hybrid:
+            raise ConfigError("Choose one of --mmr and --hybrid")
+        search = "mmr" if mmr else "hybrid" if hybrid else search or s.search
+        if search == "mmr" and mmr is False or search == "hybrid" and hybrid is False:
+            search = "vector"
+        return RetrievalOptions(
+            k=k or s.k,
+            search=search,
+            fetch_k=fetch_k or s.fetch_k,
+            min_score=s.min_score if min_score is None else min_score,
+            where=where or None,
+        )
+
+    def retrieve(self, question: str, k: int | None = None, **options: Any) -> list["Document"]:
+        """The chunks for ``question``, best first, ``score`` (cosine similarity) in metadata.
+
+        ``options``: ``min_score``, ``mmr``, ``hybrid``, ``where`` (``'source:docs/*.md'``),
+        ``fetch_k`` — see :meth:`retrieval_options`.
+        """
+        return self.search(question, self.retrieval_options(k, **options))
+
+    def search(self, question: str, options: "RetrievalOptions") -> list["Document"]:
+        """The chunks for ``question`` under ``options`` (what the chain's retriever calls)."""
+        if self._searcher is None or self._searcher.index is not self._vector_index():
+            from rag_app.retrieval.search import Searcher
+
+            self._searcher = Searcher(self._vector_index(), remote=bool(self.settings.chroma_host))
+        return self._searcher.search(question, options)
+
+    def chain(
+        self,
+        llm: "str | None" = None,
+        *,
+        k: int | None = None,
+        chain: str | None = None,
+        retrieval: bool = True,
+        **options: Any,
+    ) -> "Runnable[dict[str, Any], dict[str, Any]]":
+        """The answer chain (LCEL): ``{"question"}`` → ``{"token", "answer": Answer}``.
+
+        What :meth:`query`, :meth:`stream`, :meth:`batch`, :meth:`aquery` and
+        :meth:`qa_chain` run; ``invoke``, ``stream``, ``batch``, ``ainvoke`` and
+        ``astream`` all work on it, with callbacks and tracing. ``chain``: ``stuff``
+        (default) or ``map_reduce``; other keywords are retrieval options.
+        ``retrieval=False`` asks the model alone (no context, no sources, no check).
+        """
+        from rag_app.answer.chain import build_chain
+
+        return build_chain(self._setup(llm, k=k, chain=chain, retrieval=retrieval, **options)).with_config(
+            callbacks=[self.ledger_callback()])
+
+    def _setup(self, llm: str | None, *, k: int | None, chain: str | None, retrieval: bool,
+               **options: Any) -> "AnswerSetup":
+        from rag_app.answer.chain import AnswerSetup
+        from rag_app.measure.usage import meter
+
+        model = self.llm(llm)
+        chain_type = chain or self.settings.chain
+        if chain_type not in ("stuff", "map_reduce"):
+            raise ConfigError(f"Chain type '{chain_type}' is not known. Available: stuff, map_reduce")
+        retriever = self.as_retriever(k, **options) if retrieval else None
+        return AnswerSetup(
+            llm=model,
+            chain=chain_type,
+            retriever=retriever,
+            checker=self._support_checker(model) if retrieval else None,
+            measure=meter(self.settings),
+            turn=self._turns.get(llm or self.settings.llm) if llm or self._default_llm is None else None,
+        )
+
+    def query(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        llm: str | None = None,
+        chain: str | None = None,
+        retrieval: bool = True,
+        config: "RunnableConfig | None" = None,
+        **options: Any,
+    ) -> Answer:
+        """Answer ``question`` from the index, with the sources the model was given.
+
+        ``config``: a LangChain ``RunnableConfig`` (callbacks, tags, metadata) for this run.
+        """
+        runnable = self.chain(llm, k=k, chain=chain, retrieval=retrieval, **options)
+        return runnable.invoke({"question": question}, config)["answer"]
+
+    def batch(self, questions: Sequence[str], *, config: "RunnableConfig | None" = None, **kwargs: Any) -> list[Answer]:
+        """:meth:`query` for many questions (the chain's ``batch``; keywords as for :meth:`query`)."""
+        runnable = self.chain(kwargs.pop("llm", None), **kwargs)
+        return [r["answer"] for r in runnable.batch([{"question": q} for q in questions], config)]
+
+    async def aquery(self, question: str, *, config: "RunnableConfig | None" = None, **kwargs: Any) -> Answer:
+        """:meth:`query` for async callers (the chain's ``ainvoke``)."""
+        runnable = self.chain(kwargs.pop("llm", None), **kwargs)
+        return (await runnable.ainvoke({"question": question}, config))["answer"]
+
+    def stream(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        llm: str | None = None,
+        chain: str | None = None,
+        retrieval: bool = True,
+        config: "RunnableConfig | None" = None,
+        **options: Any,
+    ) -> "StreamingAnswer":
+        """Like :meth:`query`, but iterate it to get the answer as it is generated.
+
+        Retrieval and window fitting run now (their errors are raised here, and ``.sources``
+        is known at once); the model is called as the answer is iterated.
+        """
+        from rag_app.answer.chain import build_steps
+
+        prepare, answer = build_steps(self._setup(llm, k=k, chain=chain, retrieval=retrieval, **options))
+        return StreamingAnswer(prepare, answer.with_config(callbacks=[self.ledger_callback()]), question, config)
+
+    def take_turns(self, llm: str, turn: "Callable[[], ContextManager[Any]]") -> None:
+        """Generation with model ``llm`` runs inside ``turn()`` (e.g. a fair lock in a server, for
+        a model that cannot run twice at once); retrieval and the support check do not wait."""
+        self._turns[llm] = turn
+
+    def ledger_callback(self) -> "LedgerCallback":
+        """The callback that records every answer of this app's chains in the ledger."""
+        if self._ledger_callback is None:
+            from rag_app.answer.chain import AnswerSetup, LedgerCallback
+            from rag_app.measure.usage import ledger_recorder
+
+            self._ledger_callback = LedgerCallback(ledger_recorder(self.settings))
+        return self._ledger_callback
+
+    def support_checker(self, llm: str | None = None) -> "SupportChecker":
+        """Checks answers of model ``llm`` against their sources (per-sentence citations)."""
+        return self._support_checker(self.llm(llm))
+
+    def _support_checker(self, model: "LLM") -> "SupportChecker":
+        from rag_app.answer.support import make_checker
+
+        return make_checker(self.settings, self.embedder, model)
+
+    def condense(self, question: str, history: Sequence[tuple[str, str]], llm: str | None = None) -> str:
+        """``question`` rewritten to stand alone, given earlier ``(question, answer)`` turns.
+
+        A rewrite that loses the question's own words is not used (see :mod:`rag_app.answer.conversation`).
+        """
+        from rag_app.answer.conversation import condense
+
+        return condense(self.llm(llm), question, history)
+
+    # --- LangChain interop ---------------------------------------------------------------
+
+    def as_retriever(self, k: int | None = None, **options: Any) -> "BaseRetriever":
+        """A LangChain retriever over the index (``options`` as for :meth:`retrieve`)."""
+        from rag_app.retrieval.retriever import IndexRetriever
+
+        return IndexRetriever(app=self, options=self.retrieval_options(k, **options))
+
+    def vectorstore(self) -> "VectorStore":
+        """The index as langchain-chroma's ``Chroma``: same client, same collection, same embeddings.
+
+        ``similarity_search``, ``max_marginal_relevance_search``, ``as_retriever(search_type=...)``
+        work on what ``reindex`` maintains. Write through :meth:`reindex`, not ``add_documents``:
+        the incremental bookkeeping only knows what it indexed itself.
+        """
+        try:
+            from langchain_chroma import Chroma
+        except ImportError:
+            raise ConfigError("The VectorStore view needs langchain-chroma: pip install langchain-chroma") from None
+        index = self._vector_index()
+        index.collection()  # checks the settings match the index
+        return Chroma(client=self._chroma(False), collection_name=index.physical_name(), embedding_function=self.embedder)
+
+    def qa_chain(self, llm: str | None = None, k: int | None = None, **kwargs: Any) -> "Runnable[dict[str, Any], dict[str, Any]]":
+        """A RetrievalQA-compatible runnable: ``{"query"}`` → ``{"query", "result", "source_documents"}``.
+
+        The same chain as :meth:`query` (support check, accounting included); its ``stream``
+        yields ``{"result": token}`` pieces as they are written, then the sources.
+        """
+        from rag_app.answer.retrievalqa import RetrievalQA
+
+        return RetrievalQA(core=self.chain(llm, k=k, **kwargs))
+
+    def close(self) -> None:
+        if self._records is not None:
+            self._records.close()
+            self._records = None
+        self._index = None
+        self._client = None
+
+    def __enter__(self) -> "RagApp":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class StreamingAnswer:
+    """Iterate for answer pieces as the model writes them; afterwards ``.result`` is the :class:`Answer`.
+
+    The passages are retrieved when it is made: ``.sources`` are the passages the model will see.
+    """
+
+    def __init__(self, prepare: "Runnable[dict[str, Any], dict[str, Any]]",
+                 answer: "Runnable[dict[str, Any], dict[str, Any]]", question: str,
+                 config: "RunnableConfig | None" = None) -> None:
+        from langchain_core.runnables.config import ensure_config
+
+        from rag_app.answer.chain import STREAMED
+
+        config = ensure_config(config)
+        self._config = {**config, "metadata": {**config.get("metadata", {}), STREAMED: True}}
+        self._prepared = prepare.invoke({"question": question}, self._config)
+        self._answer = answer
+        self.question = self._prepared["question"]
+        self.documents = self._prepared["documents"]
+        self.sources = [Source.from_document(d) for d in self.documents]
+        self.result: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self._answer.stream(self._prepared, self._config):
+            if "token" in chunk:
+                yield chunk["token"]
+            if "answer" in chunk:
+                self.result = chunk["answer"]

@@ -1,0 +1,64 @@
+"""Plain-text rendering of answers and reports, shared by the CLI and the REPL."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from chains.support import Citation, Support
+    from rag_app.store.index import IndexReport
+    from rag_app.results import Answer, Source
+
+
+def sources_block(sources: Sequence["Source"], full: bool = False, support: "Support | None" = None) -> str:
+    """The numbered sources; a cited one shows the lines of its supporting text and a quote."""
+    if not sources:
+        return "Sources: none"
+    from rag_app.cli.support_view import supporting
+
+    cited = supporting(support)
+    lines = ["Sources:"]
+    for i, source in enumerate(sources, 1):
+        where = cited[i][0] if i in cited else source.location
+        lines.append(f"  [{i}] {where}  (score {source.score:.2f})")
+        if i in cited and not full:
+            lines.append(f"      “{_clip(cited[i][1])}”")
+        if full:
+            if source.headings:
+                lines.append(f"      § {source.headings}")
+            body = textwrap.indent(textwrap.fill(" ".join(source.text.split()), 96), "      ")
+            lines.append(body)
+    return "\n".join(lines)
+
+
+def _clip(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def answer_text(answer: "Answer", full_sources: bool = False) -> str:
+    """The answer with ``[n]`` markers, what is not supported, then the sources."""
+    from rag_app.cli.support_view import body_text
+
+    return f"{body_text(answer)}\n\n{sources_block(answer.sources, full_sources, answer.support)}"
+
+
+def report_text(report: "IndexReport") -> str:
+    if report.dry_run:
+        head = (
+            f"Dry run: {report.files} files found, {report.files_read} would be read; "
+            f"{report.added} chunks to add, {report.updated} to update, {report.deleted} to delete, "
+            f"{report.unchanged} unchanged; {report.tokens_to_embed} tokens to embed."
+        )
+        files = [f"  changed: {p}" for p in report.changed_files] + [f"  deleted: {p}" for p in report.deleted_files]
+        return "\n".join([head, *files])
+    written = report.added + report.updated
+    text = (
+        f"Indexed {report.files} files ({report.files_read} read, {len(report.skipped)} skipped): "
+        f"{written} chunks written ({report.added} added, {report.updated} updated), "
+        f"{report.deleted} deleted, {report.unchanged} unchanged; "
+        f"{report.chunks} chunks in the index [{report.duration_s:.1f} s]"
+    )
+    if report.interrupted:
+        text += "\nInterrupted: the next reindex finishes the job."
+    return text

@@ -1,0 +1,88 @@
+"""The ``serve`` command (standard library only at import; the web stack loads when it runs)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import sys
+from typing import Any, Callable
+
+from rag_app.errors import EXIT_OK, ConfigError
+
+INSTALL_HINT = "pip install 'rag-app[serve]'"
+
+
+def add_parser(
+    sub: Any,
+    common: Callable[[argparse.ArgumentParser], None],
+    ask_options: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    p = sub.add_parser("serve", help="answer over HTTP: OpenAI-compatible API with sources, and a web page")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--models", metavar="NAME,...", help="backends a request may pick with `model`; the first is the default (RAG_SERVE_MODELS; default: --llm and extractive)")
+    p.add_argument("--api-key", help="require `Authorization: Bearer KEY` (RAG_API_KEY; prefer the variable: flags show in `ps`)")
+    p.add_argument("--quiet", action="store_true", help="no access log")
+    p.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS", help="on SIGTERM, wait this long for requests in flight (default 30)")
+    ask_options(p)
+    common(p)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound, listening socket, or a one-line error that says what to change."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"Cannot listen on {host}:{port} ({exc.strerror}): pass another --port or --host") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rag_app.cli.main import _app, _ask
+    from rag_app.cli.options import retrieval_kwargs
+
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port {args.port}: use a port between 1 and 65535")
+    try:
+        import uvicorn
+
+        from rag_app.serve.app import create_app
+    except ImportError as exc:
+        raise ConfigError(f"`rag-app serve` needs {exc.name}: {INSTALL_HINT}") from None
+    from rag_app.serve.service import RagService
+
+    with _app(args, **_ask(args), api_key=args.api_key, serve_models=args.models) as app:
+        options = {k: v for k, v in retrieval_kwargs(args).items() if v is not None}
+        service = RagService(app, options=options)
+        for warning in service.warm():
+            print(f"warning: {warning}", file=sys.stderr)
+        sock = _listen(args.host, args.port)
+        shown = f"[{args.host}]" if ":" in args.host else args.host
+        print(
+            f"rag-app serve: http://{shown}:{args.port}/ (models: {', '.join(service.models)}; "
+            f"{'API key required' if app.settings.api_key else 'no API key'}); SIGINT or SIGTERM stops it",
+            file=sys.stderr, flush=True,
+        )
+        config = uvicorn.Config(
+            create_app(service), log_level="info", access_log=not args.quiet,
+            timeout_graceful_shutdown=args.shutdown_timeout, server_header=False,
+        )
+        # uvicorn re-raises SIGINT/SIGTERM once it has shut down; with a handler of
+        # ours in place that ends here, so the service closes and the exit code is 0.
+        previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            sock.close()
+            service.close()
+    print("rag-app serve: stopped", file=sys.stderr, flush=True)
+    return EXIT_OK

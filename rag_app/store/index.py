@@ -1,0 +1,526 @@
+"""The vector index: embed chunks into a Chroma collection, keep it in step with the files.
+
+A reindex is idempotent and incremental by construction. Chunk ids derive from
+the source path and the chunk's content, so unchanged text keeps its id and is
+never embedded twice. Per run:
+
+1. walk the paths; a file whose size and mtime match its record is unchanged;
+2. read the others, split them, and compare their chunk ids with what the
+   index holds: new ids are embedded, vanished ids deleted, kept ids only get
+   their line numbers refreshed if the text moved;
+3. mark those files dirty, write new chunks, then delete stale ones, then
+   record the files clean. A crash anywhere leaves dirty records, which the
+   next run reconciles against what Chroma really holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from loaders import LOADER_VERSION, Chunk, FoundFile, SplitConfig, UnreadableFile, load_chunks
+from rag_app.store.search_side import ChunkRow, text_hash
+from rag_app.errors import IndexMismatch, IndexMissing
+from rag_app.store.records import FileRecord, RecordStore
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from langchain_core.documents import Document
+
+    from rag_app.embeddings import Embedder
+
+SCHEMA_VERSION = 1
+ALIASES = "rag-app.aliases"  # a collection whose metadata maps index names to physical collections
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    source: str
+    reason: str
+
+
+@dataclass
+class IndexReport:
+    """What a reindex did (or, with ``dry_run``, would do)."""
+
+    files: int = 0
+    files_read: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    chunks: int = 0
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    tokens_to_embed: int = 0
+    changed_files: list[str] = field(default_factory=list)
+    deleted_files: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    interrupted: bool = False
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = [asdict(s) for s in self.skipped]
+        data["duration_s"] = round(self.duration_s, 3)
+        return data
+
+
+@dataclass
+class _FilePlan:
+    found: FoundFile
+    file_hash: str
+    chunks: list[Chunk]
+    existing: set[str]
+    to_add: list[Chunk]
+    to_update: list[Chunk]
+    stale: set[str]
+
+
+def _under(source: str, roots: Iterable[Path]) -> bool:
+    return any(source == str(r) or source.startswith(str(r) + os.sep) for r in roots)
+
+
+class VectorIndex:
+    """One Chroma collection plus the records of the files it was built from."""
+
+    def __init__(
+        self,
+        client: "ClientAPI | Callable[[], ClientAPI]",
+        name: str,
+        embedder: "Embedder",
+        split: SplitConfig,
+        records: RecordStore,
+        write_batch: int = 256,
+    ) -> None:
+        self._client = client
+        self.name = name
+        self.embedder = embedder
+        self.split = split
+        self.records = records
+        self.write_batch = write_batch
+        self.stop = threading.Event()  # set it to end a reindex after the current batch
+        self._physical: str | None = None
+        self._vectors: dict[str, list[float]] = {}  # content hash -> vector written this run
+
+    @property
+    def client(self) -> "ClientAPI":
+        """The Chroma client, created on first use (a query served by the search side never needs it)."""
+        if callable(self._client) and not hasattr(self._client, "get_collection"):
+            self._client = self._client()
+        return self._client  # type: ignore[return-value]
+
+    # --- the collection and the setup recorded with it ---------------------------
+
+    def setup(self) -> dict[str, str | int]:
+        """What built this index; any change needs ``reindex --rebuild``."""
+        return {
+            "embedding": self.embedder.identity,
+            "dimension": self.embedder.dimension,
+            "chunk_size": self.split.chunk_size,
+            "chunk_overlap": self.split.chunk_overlap,
+            "encoding": self.split.encoding,
+            "rag_app_schema": SCHEMA_VERSION,
+        }
+
+    def _check(self, collection: "Collection") -> "Collection":
+        self.check_setup(dict(collection.metadata or {}))
+        return collection
+
+    def check_setup(self, recorded: dict[str, Any]) -> None:
+        """Raise :class:`IndexMismatch` if ``recorded`` (what built the index) differs from now."""
+        wanted = self.setup()
+        diffs = [
+            f"{key} {recorded.get(key)!r} -> {value!r}"
+            for key, value in wanted.items()
+            if key in recorded and recorded[key] != value
+        ]
+        if diffs:
+            raise IndexMismatch(
+                f"The index '{self.name}' was built with other settings ({'; '.join(diffs)}). "
+                "Run `rag-app reindex --rebuild` to rebuild it, or restore the old settings."
+            )
+
+    def physical_name(self) -> str:
+        """The Chroma collection currently serving this index (changes on ``--rebuild``)."""
+        if self._physical is None:
+            local = self.records.chunks.alias(self.name)
+            if local is not None:
+                self._physical = local
+                return local
+            try:
+                aliases = self.client.get_collection(ALIASES, embedding_function=None).metadata or {}
+            except Exception:
+                aliases = {}
+            self._physical = str(aliases.get(self.name, self.name))
+        return self._physical
+
+    def refresh(self) -> None:
+        """Forget the cached collection name; the next call looks it up again."""
+        self._physical = None
+
+    def _set_alias(self, physical: str) -> None:
+        aliases = self.client.get_or_create_collection(ALIASES, embedding_function=None)
+        mapping = {k: v for k, v in (aliases.metadata or {}).items() if not k.startswith("hnsw:")}
+        mapping[self.name] = physical
+        aliases.modify(metadata=mapping)
+        self.records.chunks.set_alias(self.name, physical)
+        self._physical = physical
+
+    def collection(self, create: bool = False) -> "Collection":
+        if create:
+            collection = self.client.get_or_create_collection(
+                self.physical_name(),
+                embedding_function=None,
+                metadata=self.setup(),
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+            self._check(collection)
+            self.records.chunks.set_setup(collection.name, self.setup())
+            return collection
+        try:
+            collection = self.client.get_collection(self.physical_name(), embedding_function=None)
+        except Exception:  # chromadb raises NotFoundError / ValueError depending on version
+            raise IndexMissing(
+                f"No index named '{self.name}' yet: run `rag-app reindex` (default: data/) first."
+            ) from None
+        return self._check(collection)
+
+    def count(self) -> int:
+        try:
+            return self.collection().count()
+        except IndexMissing:
+            return 0
+
+    # --- search -------------------------------------------------------------------
+
+    def search(self, query: str, k: int, where: dict[str, Any] | None = None) -> list["Document"]:
+        """The ``k`` chunks closest to ``query``; ``metadata["score"]`` is cosine similarity."""
+        from langchain_core.documents import Document
+
+        try:
+            collection = self.collection()
+        except IndexMissing:
+            self.refresh()  # another process may have rebuilt and switched collections
+            collection = self.collection()
+        if collection.count() == 0:
+            raise IndexMissing(f"The index '{self.name}' is empty: run `rag-app reindex` first.")
+        vector = self.embedder.embed_query(query)
+        result = collection.query(
+            query_embeddings=[vector],
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        documents = []
+        for chunk_id, text, meta, distance in zip(
+            result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]  # type: ignore[index]
+        ):
+            metadata = dict(meta or {})
+            metadata["chunk_id"] = chunk_id
+            metadata["score"] = round(1.0 - float(distance), 4)
+            documents.append(Document(page_content=text or "", metadata=metadata, id=chunk_id))
+        return documents
+
+    # --- reindex --------------------------------------------------------------------
+
+    def reindex(
+        self,
+        found: Sequence[FoundFile],
+        roots: Sequence[Path],
+        *,
+        verify: bool = False,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        unreadable: Sequence[tuple[Path, str]] = (),
+    ) -> IndexReport:
+        """Bring the collection in step with ``found`` (the files now under ``roots``).
+
+        ``unreadable``: entries the walk could not use, reported as skipped.
+        """
+        started = time.perf_counter()
+        report = IndexReport(files=len(found), dry_run=dry_run)
+        report.skipped.extend(SkippedFile(str(path), reason) for path, reason in unreadable)
+        collection = self.collection(create=not dry_run) if not dry_run else self._maybe_collection()
+        records = self.records.all(self.physical_name())
+        plans: list[_FilePlan] = []
+        touched: list[FileRecord] = []
+        removed: list[str] = []
+
+        for f in found:
+            source = str(f.path)
+            record = records.get(source)
+            current = record is not None and not record.dirty and record.file_hash.startswith(f"{LOADER_VERSION}:")
+            if record and current and not verify and (record.size, record.mtime_ns) == (f.size, f.mtime_ns):
+                report.unchanged += len(record.chunk_ids)
+                continue
+            try:
+                data = f.path.read_bytes()
+            except OSError as exc:
+                report.skipped.append(SkippedFile(source, f"cannot read: {exc.strerror}"))
+                continue
+            report.files_read += 1
+            # The loader version is part of the hash: a new loader re-splits every file.
+            file_hash = f"{LOADER_VERSION}:{hashlib.sha256(data).hexdigest()}"
+            if record and not record.dirty and record.file_hash == file_hash:
+                report.unchanged += len(record.chunk_ids)
+                touched.append(FileRecord(source, f.size, f.mtime_ns, file_hash, record.chunk_ids, False))
+                continue
+            try:
+                chunks = load_chunks(f.path, self.split, data)
+            except UnreadableFile as exc:
+                report.skipped.append(SkippedFile(source, str(exc)))
+                if record:
+                    removed.append(source)
+                continue
+            plans.append(self._plan(collection, f, file_hash, chunks, record))
+
+        found_sources = {str(f.path) for f in found}
+        known = set(records)
+        if verify and collection is not None:
+            # Sources the index holds but the records never knew (e.g. written by another machine).
+            known |= self._indexed_sources(collection)
+        for source in sorted(known):
+            if source not in found_sources and (_under(source, roots) or not os.path.exists(source)):
+                removed.append(source)
+
+        for plan in plans:
+            new_only, gone = len(plan.to_add), len(plan.stale)
+            paired = min(new_only, gone)
+            report.updated += paired
+            report.added += new_only - paired
+            report.deleted += gone - paired
+            report.unchanged += len(plan.chunks) - new_only
+            report.tokens_to_embed += sum(self._tokens(c.text) for c in plan.to_add) if dry_run else 0
+            if plan.to_add or plan.stale or plan.to_update:
+                report.changed_files.append(str(plan.found.path))
+        for source in removed:
+            record = records.get(source)
+            clean = record is not None and not record.dirty
+            report.deleted += len(record.chunk_ids) if clean else self._count_source(collection, source)  # type: ignore[union-attr]
+            report.deleted_files.append(source)
+
+        if dry_run:
+            report.chunks = (collection.count() if collection else 0) + report.added - report.deleted
+            report.duration_s = time.perf_counter() - started
+            return report
+
+        assert collection is not None
+        self.sync_search_side(collection)
+        self.records.mark_dirty(self.physical_name(), [str(p.found.path) for p in plans] + removed)
+        to_add = [c for p in plans for c in p.to_add]
+        done = self._write(collection, to_add, progress)
+        report.embedded = done
+        if self.stop.is_set() and done < len(to_add):
+            report.interrupted = True  # dirty records make the next run finish the job
+            self._vectors.clear()
+            report.chunks = collection.count()
+            report.duration_s = time.perf_counter() - started
+            return report
+        to_update = [c for p in plans for c in p.to_update]
+        for batch in _batches(to_update, self.write_batch):
+            collection.update(ids=[c.id for c in batch], metadatas=[c.metadata() for c in batch])  # type: ignore[misc]
+        stale = sorted({i for p in plans for i in p.stale})
+        for batch in _batches(stale, self.write_batch):
+            collection.delete(ids=batch)
+        for source in removed:
+            collection.delete(where={"source": source})
+        rows = [
+            ChunkRow(c.id, c.source, c.content_hash, c.text, c.metadata(), self._vectors.get(c.content_hash))
+            for p in plans
+            for c in p.chunks
+        ]
+        self.records.save(
+            self.physical_name(),
+            touched
+            + [
+                FileRecord(str(p.found.path), p.found.size, p.found.mtime_ns, p.file_hash, tuple(c.id for c in p.chunks), False)
+                for p in plans
+            ],
+            chunks=rows,
+        )
+        self._vectors.clear()
+        self._fill_missing_vectors(collection)
+        self.records.forget(self.physical_name(), removed)
+        report.chunks = collection.count()
+        report.duration_s = time.perf_counter() - started
+        return report
+
+    # --- the search side (see rag_app.store.search_side) ---------------------------------------
+
+    def sync_search_side(self, collection: "Collection", force: bool = False) -> bool:
+        """Re-mirror Chroma into the search side when their chunk counts differ; True if it did."""
+        store = self.records.chunks
+        physical = collection.name
+        if not force and store.count(physical) == collection.count():
+            return False
+        rows: list[ChunkRow] = []
+        offset, page = 0, 5000
+        while True:
+            got = collection.get(include=["documents", "metadatas", "embeddings"], limit=page, offset=offset)
+            embeddings = got.get("embeddings")
+            for i, chunk_id in enumerate(got["ids"]):
+                text = (got["documents"] or [])[i] or ""
+                meta = dict((got["metadatas"] or [])[i] or {})
+                digest = str(meta.get("content_hash") or text_hash(text))
+                vector = [float(x) for x in embeddings[i]] if embeddings is not None else None
+                rows.append(ChunkRow(chunk_id, str(meta.get("source", "")), digest, text, meta, vector))
+            if len(got["ids"]) < page:
+                break
+            offset += page
+        with self.records._transaction():
+            store.mirror(physical, rows)
+        return True
+
+    def _fill_missing_vectors(self, collection: "Collection") -> None:
+        """Texts the search side has no vector for (kept chunks of a reconciled file): copy Chroma's."""
+        store = self.records.chunks
+        missing = store.missing_vectors(collection.name)
+        if not missing:
+            return
+        got = collection.get(ids=[chunk_id for chunk_id, _ in missing], include=["embeddings"])
+        by_id = {i: e for i, e in zip(got["ids"], got["embeddings"] if got.get("embeddings") is not None else [])}
+        vectors = {h: [float(x) for x in by_id[i]] for i, h in missing if i in by_id}
+        with self.records._transaction():
+            store.put_vectors(collection.name, vectors)
+
+    def _indexed_sources(self, collection: "Collection", page: int = 5000) -> set[str]:
+        sources: set[str] = set()
+        offset = 0
+        while True:
+            batch = collection.get(include=["metadatas"], limit=page, offset=offset)
+            sources.update(str((m or {}).get("source", "")) for m in batch["metadatas"] or [])
+            if len(batch["ids"]) < page:
+                return sources - {""}
+            offset += page
+
+    def rebuild(
+        self,
+        found: Sequence[FoundFile],
+        roots: Sequence[Path],
+        *,
+        progress: Progress | None = None,
+        unreadable: Sequence[tuple[Path, str]] = (),
+    ) -> IndexReport:
+        """Build a new collection beside the serving one; switch over only when it is complete."""
+        active = self.physical_name() if self._alias_or_collection_exists() else None
+        for stale in self.client.list_collections():
+            name = getattr(stale, "name", stale)
+            if name.startswith(f"{self.name}--") and name != active:
+                self.client.delete_collection(name)  # a rebuild that never finished
+                self.records.drop_collection(name)
+        target = f"{self.name}--{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
+        self._physical = target
+        try:
+            report = self.reindex(found, roots, progress=progress, unreadable=unreadable)
+        except BaseException:
+            self._physical = active
+            raise
+        if report.interrupted:
+            self._physical = active
+            return report
+        self._set_alias(target)
+        if active is not None:
+            try:
+                self.client.delete_collection(active)
+            except Exception:
+                pass
+            self.records.drop_collection(active)
+        return report
+
+    def _alias_or_collection_exists(self) -> bool:
+        try:
+            self.client.get_collection(self.physical_name(), embedding_function=None)
+            return True
+        except Exception:
+            return False
+
+    def _maybe_collection(self) -> "Collection | None":
+        try:
+            return self.collection()
+        except IndexMissing:
+            return None
+
+    def _count_source(self, collection: "Collection | None", source: str) -> int:
+        if collection is None:
+            return 0
+        return len(collection.get(where={"source": source}, include=[])["ids"])
+
+    def _tokens(self, text: str) -> int:
+        from loaders.tokens import count_tokens
+
+        return count_tokens(text, self.split.encoding)
+
+    def _plan(
+        self,
+        collection: "Collection | None",
+        found: FoundFile,
+        file_hash: str,
+        chunks: list[Chunk],
+        record: FileRecord | None,
+    ) -> _FilePlan:
+        source = str(found.path)
+        if record is not None and not record.dirty:
+            existing = set(record.chunk_ids)
+        elif collection is not None:
+            # No trustworthy record: ask the index what it really holds.
+            existing = set(collection.get(where={"source": source}, include=[])["ids"])
+        else:
+            existing = set()
+        new_ids = {c.id for c in chunks}
+        to_add = [c for c in chunks if c.id not in existing]
+        kept = [c for c in chunks if c.id in existing]
+        to_update: list[Chunk] = []
+        if kept and collection is not None:
+            current = collection.get(ids=[c.id for c in kept], include=["metadatas"])
+            by_id = dict(zip(current["ids"], current["metadatas"] or []))
+            to_update = [c for c in kept if dict(by_id.get(c.id) or {}) != c.metadata()]
+            # Ids the record knew but the index lost (e.g. a crash): embed them again.
+            to_add += [c for c in kept if c.id not in by_id]
+        return _FilePlan(found, file_hash, chunks, existing, to_add, to_update, existing - new_ids)
+
+    def _embed(self, chunks: Sequence[Chunk]) -> list[list[float]]:
+        """Vectors for ``chunks``: each distinct text embedded once, ever (embedding cache)."""
+        store = self.records.chunks
+        model = self.embedder.cache_identity
+        known = {h: self._vectors[h] for h in {c.content_hash for c in chunks} if h in self._vectors}
+        known.update(store.cached(model, [c.content_hash for c in chunks if c.content_hash not in known]))
+        todo: dict[str, str] = {}
+        for c in chunks:
+            if c.content_hash not in known:
+                todo.setdefault(c.content_hash, c.text)
+        if todo:
+            fresh = dict(zip(todo, self.embedder.embed_documents(list(todo.values()))))
+            store.cache(model, fresh)
+            known.update(fresh)
+        self._vectors.update(known)
+        return [known[c.content_hash] for c in chunks]
+
+    def _write(self, collection: "Collection", chunks: list[Chunk], progress: Progress | None) -> int:
+        done = 0
+        for batch in _batches(chunks, self.write_batch):
+            if self.stop.is_set():
+                break
+            vectors = self._embed(batch)
+            collection.upsert(
+                ids=[c.id for c in batch],
+                embeddings=vectors,  # type: ignore[arg-type]
+                documents=[c.text for c in batch],
+                metadatas=[c.metadata() for c in batch],  # type: ignore[misc]
+            )
+            done += len(batch)
+            if progress:
+                progress(done, len(chunks))
+        return done
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,144 @@
+"""What was indexed from each file, and the search side of the index: SQLite beside Chroma.
+
+Chroma holds the chunks; the ``files`` table remembers, per source file, the size and
+mtime seen, the file's hash and the ids of its chunks. It lets a reindex skip
+unchanged files without reading them. A row is marked ``dirty`` *before* any
+chunk of that file is written and made clean only after the write finished,
+so after a crash the next run knows which files to reconcile against Chroma.
+
+The same database holds what queries read (see :mod:`rag_app.store.search_side`): each
+chunk's id, content hash, metadata and text, one vector and the BM25 term counts
+per distinct text, and the embedding cache. They are
+written in the same transaction that records a file clean, so they can never
+disagree with the records.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rag_app.store.search_side import ChunkRow, ChunkStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    collection TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    mtime_ns   INTEGER NOT NULL,
+    file_hash  TEXT NOT NULL,
+    chunk_ids  TEXT NOT NULL,
+    dirty      INTEGER NOT NULL DEFAULT 0,
+    indexed_at REAL NOT NULL,
+    PRIMARY KEY (collection, source)
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    source: str
+    size: int
+    mtime_ns: int
+    file_hash: str
+    chunk_ids: tuple[str, ...]
+    dirty: bool
+
+
+class RecordStore:
+    """Per-file bookkeeping for one or more collections."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._chunks: "ChunkStore | None" = None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def all(self, collection: str) -> dict[str, FileRecord]:
+        rows = self._db.execute(
+            "SELECT source, size, mtime_ns, file_hash, chunk_ids, dirty FROM files WHERE collection = ?",
+            (collection,),
+        )
+        return {
+            r[0]: FileRecord(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), bool(r[5]))
+            for r in rows
+        }
+
+    def mark_dirty(self, collection: str, sources: list[str]) -> None:
+        """Before writing chunks of ``sources``: remember they may be half-written."""
+        now = time.time()
+        with self._transaction():
+            for source in sources:
+                self._db.execute(
+                    """INSERT INTO files (collection, source, size, mtime_ns, file_hash, chunk_ids, dirty, indexed_at)
+                       VALUES (?, ?, -1, -1, '', '[]', 1, ?)
+                       ON CONFLICT (collection, source) DO UPDATE SET dirty = 1""",
+                    (collection, source, now),
+                )
+
+    def save(self, collection: str, records: list[FileRecord], chunks: "list[ChunkRow] | None" = None) -> None:
+        """After the chunks of ``records`` are written and stale ones deleted.
+
+        ``chunks``: every chunk of the files whose content changed (their rows on the
+        search side are replaced in the same transaction).
+        """
+        now = time.time()
+        with self._transaction():
+            if chunks is not None:
+                self.chunks.replace_sources(collection, chunks)
+            self._db.executemany(
+                """INSERT OR REPLACE INTO files
+                   (collection, source, size, mtime_ns, file_hash, chunk_ids, dirty, indexed_at)
+                   VALUES (?, ?, ?, ?, ?, ?, 0, ?)""",
+                [
+                    (collection, r.source, r.size, r.mtime_ns, r.file_hash, json.dumps(list(r.chunk_ids)), now)
+                    for r in records
+                ],
+            )
+
+    def forget(self, collection: str, sources: list[str]) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "DELETE FROM files WHERE collection = ? AND source = ?",
+                [(collection, s) for s in sources],
+            )
+            self.chunks.delete_sources(collection, sources)
+
+    def drop_collection(self, collection: str) -> None:
+        with self._transaction():
+            self._db.execute("DELETE FROM files WHERE collection = ?", (collection,))
+            self.chunks.drop(collection)
+
+    @property
+    def chunks(self) -> "ChunkStore":
+        """The chunk side (texts, metadata, vectors, embedding cache) in this database."""
+        if self._chunks is None:
+            from rag_app.store.search_side import ChunkStore
+
+            self._chunks = ChunkStore(self._db)
+        return self._chunks
+
+    def _transaction(self) -> "_Tx":
+        return _Tx(self._db)
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

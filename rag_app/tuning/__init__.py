@@ -1,0 +1,1 @@
+"""Fine-tuning and the fine-tune-or-RAG decision: training, knowledge runs, ``advise``."""
