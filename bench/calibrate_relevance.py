@@ -40,7 +40,7 @@ def histogram(values: list[float], lo: float = -0.1, hi: float = 0.9, step: floa
 
 
 def best_scores(app, questions: list[dict], exclude_gold: bool, corpus: Path) -> list[float]:
-    index = app._vector_index()
+    index = app.vector_index()
     scores = []
     for row in questions:
         where = None

@@ -58,7 +58,7 @@ def main() -> None:
         stub.mkdir()
         (stub / "stub.txt").write_text("A placeholder so the collection is created with the app's settings.\n")
         app.reindex([stub])
-        index = app._vector_index()
+        index = app.vector_index()
         store = index.records.chunks
         physical = index.physical_name()
         rng = np.random.default_rng(0)
@@ -81,7 +81,7 @@ def main() -> None:
                     source = f"{c.source}#copy{k}-{size}-{batch_no}"  # one batch never replaces another's rows
                     meta = {**c.metadata(), "source": source, "content_hash": text_hash(text)}
                     rows.append(ChunkRow(f"{c.id}-{k}", meta["source"], text_hash(text), text, meta, v.tolist()))
-                with index.records._transaction():
+                with index.records.transaction():
                     store.replace_sources(physical, rows)
                 have += n
             grow = time.perf_counter() - started

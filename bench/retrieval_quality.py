@@ -33,7 +33,7 @@ from common import EVALDATA, corpus_dir, machine
 def ranked_documents(app: Any, physical: str, ids: list[str]) -> list[Any]:
     from rag_app.retrieval.search import _document
 
-    rows = app._vector_index().records.chunks.rows(physical, ids)
+    rows = app.vector_index().records.chunks.rows(physical, ids)
     return [_document(i, rows[i][0], rows[i][1], 0.0) for i in ids if i in rows]
 
 
@@ -59,10 +59,10 @@ def evaluate_set(name: str, precision: str, args: argparse.Namespace, tmp: Path)
                  embed_precision=precision, ledger=False, llm="extractive")
     app.reindex([corpus_dir(name)])
     app.retrieve("warm up", k=1)
-    searcher = app._searcher
-    physical = searcher._collection_name()
+    searcher = app.searcher
+    physical = searcher.collection_name()
     view = searcher.view(physical)
-    store = app._vector_index().records.chunks
+    store = app.vector_index().records.chunks
     import numpy as np
 
     rankings: dict[str, list[list[Any]]] = {}
@@ -74,8 +74,8 @@ def evaluate_set(name: str, precision: str, args: argparse.Namespace, tmp: Path)
     vectors = np.asarray(app.embedder.embed_documents(questions), dtype=np.float32)
     for item, q in zip(items, vectors):
         scores = view.matrix @ q
-        vector = searcher._exact(physical, view, scores, args.fetch_k, None)
-        keyword = searcher._keyword(physical, item.question, args.fetch_k, None)
+        vector = searcher.exact(physical, view, scores, args.fetch_k, None)
+        keyword = searcher.keyword(physical, item.question, args.fetch_k, None)
         seen = {i for i, _ in vector}
         extra = store.rows(physical, [i for i, _ in keyword if i not in seen])
         cosines = {i: float(scores[view.row[r[2]]]) for i, r in extra.items() if r[2] in view.row}
@@ -104,7 +104,7 @@ def recipe(app: Any, physical: str, items: list[Any], args: argparse.Namespace, 
     from langchain_chroma import Chroma
     from langchain_huggingface import HuggingFaceEmbeddings
 
-    got = app._vector_index().collection().get(include=["documents", "metadatas"])
+    got = app.vector_index().collection().get(include=["documents", "metadatas"])
     docs = [Document(page_content=t, metadata=m) for t, m in zip(got["documents"], got["metadatas"])]
     embeddings = HuggingFaceEmbeddings(model_name=str(get_model_path()), model_kwargs={"device": "cpu"})
     store = Chroma.from_documents(docs, embeddings, persist_directory=str(where))

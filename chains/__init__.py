@@ -6,12 +6,10 @@ name (or handed in), or a passage answerer such as ``extractive``.
 """
 
 from chains.backend import AnswerBackend
+from chains.errors import BackendError, MissingDependency, UnknownBackend
 from chains.llm import LLM, as_llm
 from chains.registry import (
-    BackendError,
     BackendOptions,
-    MissingDependency,
-    UnknownBackend,
     available_llms,
     create_llm,
     langchain_providers,

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence
 
-from chains.llm import LLM
+from chains.errors import BackendError
 from chains.prompt import NOT_FOUND
-from chains.registry import BackendError
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
+
+    from chains.llm import LLM
     from langchain_core.runnables import RunnableConfig
 
 CHAIN_TYPES = ("stuff", "map_reduce")

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from chains.registry import BackendError
+from chains.errors import BackendError
 
 OFFLINE_BASE = "smollm2"
 _SOURCE_FILE = "converted_from.json"

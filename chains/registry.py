@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Callable
 
+from chains.errors import BackendError, MissingDependency, UnknownBackend
+
 if TYPE_CHECKING:
     from chains.llm import LLM
 
@@ -32,18 +34,6 @@ ENTRY_POINT_GROUP = "rag_app.llms"
 OPTIONAL_BACKENDS = {
     "hf": "pip install 'rag-app[hf]'",
 }
-
-
-class BackendError(Exception):
-    """A backend could not be created or could not answer; the message says how to fix it."""
-
-
-class UnknownBackend(BackendError, ValueError):
-    """No backend is registered under that name."""
-
-
-class MissingDependency(BackendError, ImportError):
-    """A backend needs an optional package that is not installed."""
 
 
 @dataclass(frozen=True)

@@ -115,47 +115,16 @@ class RagApp:
             self._embedder = create_embeddings(s.embeddings, s.embed_batch_size, options)
         return self._embedder
 
-    def _chroma(self, create: bool) -> "ClientAPI":
+    def chroma_client(self, create: bool = False) -> "ClientAPI":
+        """The Chroma client (embedded, or the server CHROMA_HOST names), connected on first use."""
         if self._client is None:
-            s = self.settings
-            path = s.persist_path
-            if not s.chroma_host and not create and not path.exists():
-                raise IndexMissing(f"No index at {path}: run `rag-app reindex` first.")
-            import chromadb
-            from chromadb.config import Settings as ChromaSettings
+            from rag_app.store.chroma import open_client
 
-            # The embedded store lives in RAG_PERSIST_DIR; with a server, only our
-            # bookkeeping (records, lock) does.
-            path.mkdir(parents=True, exist_ok=True)
-            chroma_settings = ChromaSettings(anonymized_telemetry=False)
-            if s.chroma_host:
-                self._client = self._chroma_server(chroma_settings)
-            else:
-                self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            self._client = open_client(self.settings, create)
         return self._client
 
-    def _chroma_server(self, chroma_settings: Any) -> "ClientAPI":
-        import chromadb
-
-        s = self.settings
-        headers = {}
-        if s.chroma_auth_token:
-            bearer = s.chroma_auth_header.lower() == "authorization"
-            headers[s.chroma_auth_header] = f"Bearer {s.chroma_auth_token}" if bearer else s.chroma_auth_token
-        url = f"{'https' if s.chroma_ssl else 'http'}://{s.chroma_host}:{s.chroma_port}"
-        try:
-            client = chromadb.HttpClient(
-                host=s.chroma_host, port=s.chroma_port, ssl=s.chroma_ssl, headers=headers, settings=chroma_settings
-            )
-            client.heartbeat()
-        except Exception as exc:
-            raise ConfigError(
-                f"Cannot reach the Chroma server at {url} ({type(exc).__name__}): start it with "
-                "`chroma run --path DIR --host 127.0.0.1 --port 8000`, or unset CHROMA_HOST for the embedded store"
-            ) from None
-        return client
-
-    def _vector_index(self, create: bool = False) -> "VectorIndex":
+    def vector_index(self, create: bool = False) -> "VectorIndex":
+        """The index over Chroma and the search side; ``create`` starts one where there is none."""
         if self._index is None:
             from loaders import SplitConfig
             from rag_app.store.index import VectorIndex
@@ -167,7 +136,7 @@ class RagApp:
             self._records = RecordStore(self.settings.persist_path / RECORDS_FILE)
             split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap)
             # A local query is served by the search side without Chroma: connect on first use.
-            client = self._chroma(create) if s.chroma_host else (lambda: self._chroma(create))
+            client = self.chroma_client(create) if s.chroma_host else (lambda: self.chroma_client(create))
             self._index = VectorIndex(
                 client, self.settings.collection, self.embedder, split, self._records,
                 write_batch=max(self.settings.embed_batch_size, 1) * 4,
@@ -222,7 +191,7 @@ class RagApp:
         except SourceNotFound as exc:
             raise SourceMissing(f"{exc}: check the path you asked to index") from None
         resolved = [r.expanduser().resolve() for r in roots]
-        index = self._vector_index(create=True)
+        index = self.vector_index(create=True)
         if dry_run:
             return index.reindex(found, resolved, verify=verify, dry_run=True, unreadable=unreadable)
         with WriterLock(s.persist_path / LOCK_FILE, wait=wait):
@@ -274,13 +243,19 @@ class RagApp:
         """
         return self.search(question, self.retrieval_options(k, **options))
 
-    def search(self, question: str, options: "RetrievalOptions") -> list["Document"]:
-        """The chunks for ``question`` under ``options`` (what the chain's retriever calls)."""
-        if self._searcher is None or self._searcher.index is not self._vector_index():
+    @property
+    def searcher(self) -> "Searcher":
+        """The search over the current index (rebuilt when the index is reopened)."""
+        index = self.vector_index()
+        if self._searcher is None or self._searcher.index is not index:
             from rag_app.retrieval.search import Searcher
 
-            self._searcher = Searcher(self._vector_index(), remote=bool(self.settings.chroma_host))
-        return self._searcher.search(question, options)
+            self._searcher = Searcher(index, remote=bool(self.settings.chroma_host))
+        return self._searcher
+
+    def search(self, question: str, options: "RetrievalOptions") -> list["Document"]:
+        """The chunks for ``question`` under ``options`` (what the chain's retriever calls)."""
+        return self.searcher.search(question, options)
 
     def chain(
         self,
@@ -423,9 +398,9 @@ class RagApp:
             from langchain_chroma import Chroma
         except ImportError:
             raise ConfigError("The VectorStore view needs langchain-chroma: pip install langchain-chroma") from None
-        index = self._vector_index()
+        index = self.vector_index()
         index.collection()  # checks the settings match the index
-        return Chroma(client=self._chroma(False), collection_name=index.physical_name(), embedding_function=self.embedder)
+        return Chroma(client=self.chroma_client(), collection_name=index.physical_name(), embedding_function=self.embedder)
 
     def qa_chain(self, llm: str | None = None, k: int | None = None, **kwargs: Any) -> "Runnable[dict[str, Any], dict[str, Any]]":
         """A RetrievalQA-compatible runnable: ``{"query"}`` → ``{"query", "result", "source_documents"}``.

@@ -154,7 +154,7 @@ def test_stats_summarises_per_day_and_backend(tmp_path: Path, monkeypatch, capsy
 def test_cost_estimates_embedding_queries_and_finetuning(make_app, corpus: Path, price_file: Path, tmp_path: Path, monkeypatch, capsys):
     app = make_app(llm="extractive")
     app.reindex([corpus])
-    documents = app._vector_index().collection().get(include=["documents"])["documents"]
+    documents = app.vector_index().collection().get(include=["documents"])["documents"]
     corpus_tokens = sum(count_tokens(d) for d in documents)
     app.query("How long does a full charge take?", k=2)
     ledger_row = Ledger(Path(app.settings.persist_dir) / "ledger.sqlite3").rows()[0]

@@ -11,7 +11,7 @@ from rag_app import IndexMismatch, IndexMissing
 
 
 def _ids(app) -> set[str]:
-    return set(app._vector_index().collection().get(include=[])["ids"])
+    return set(app.vector_index().collection().get(include=[])["ids"])
 
 
 def test_reindex_twice_changes_nothing_and_embeds_nothing(make_app, corpus: Path):
@@ -71,7 +71,7 @@ def test_deleted_and_renamed_files_leave_no_orphans(make_app, corpus: Path):
     (corpus / "faq.html").unlink()
     (corpus / "warranty.md").rename(corpus / "guarantee.md")
     report = app.reindex([corpus])
-    sources = {m["source"] for m in app._vector_index().collection().get(include=["metadatas"])["metadatas"]}
+    sources = {m["source"] for m in app.vector_index().collection().get(include=["metadatas"])["metadatas"]}
     assert str(corpus / "faq.html") not in sources and str(corpus / "warranty.md") not in sources
     assert str(corpus / "guarantee.md") in sources
     assert report.deleted > 0 and report.added > 0
@@ -96,7 +96,7 @@ def test_a_file_that_turns_bad_loses_its_stale_chunks(make_app, corpus: Path):
     (corpus / "models.json").write_text("{ not json")
     report = app.reindex([corpus])
     assert [Path(s.source).name for s in report.skipped] == ["models.json"]
-    sources = {m["source"] for m in app._vector_index().collection().get(include=["metadatas"])["metadatas"]}
+    sources = {m["source"] for m in app.vector_index().collection().get(include=["metadatas"])["metadatas"]}
     assert str(corpus / "models.json") not in sources
 
 
@@ -106,7 +106,7 @@ def test_a_crash_between_write_and_record_is_repaired(make_app, corpus: Path):
     # Simulate a crash after chunks were written but before records were saved:
     # the records say "dirty" and know nothing of the new file.
     (corpus / "extra.txt").write_text("Brand new text about saddles and bells.")
-    index = app._vector_index()
+    index = app.vector_index()
     index.records.mark_dirty(index.name, [str(corpus / "maintenance.txt")])
     report = app.reindex([corpus])
     assert report.added >= 1 and report.deleted == 0
@@ -147,7 +147,7 @@ def test_retrieval_scores_rank_the_matching_chunk_first(make_app, corpus: Path):
 def test_a_new_loader_version_rereads_files_but_reembeds_nothing_unchanged(make_app, corpus: Path):
     app = make_app()
     app.reindex([corpus])
-    index = app._vector_index()
+    index = app.vector_index()
     index.records._db.execute("UPDATE files SET file_hash = '0:' || substr(file_hash, 3)")
     embedded = app.embedder.embedded_texts
     report = app.reindex([corpus])

@@ -17,7 +17,7 @@ from rag_app.cli.schedule import parse_interval, run_every
 def _collections(app) -> set[str]:
     """This index's collections (a server may hold others)."""
     prefix = app.settings.collection
-    names = {getattr(c, "name", c) for c in app._chroma(True).list_collections()} - {ALIASES}
+    names = {getattr(c, "name", c) for c in app.chroma_client(True).list_collections()} - {ALIASES}
     return {n for n in names if n == prefix or n.startswith(f"{prefix}--")}
 
 
@@ -43,7 +43,7 @@ def test_an_interrupted_rebuild_leaves_the_old_index_serving(make_app, corpus: P
     app = make_app()
     app.reindex([corpus])
     before = {d.id for d in app.retrieve("battery", k=3)}
-    index = app._vector_index()
+    index = app.vector_index()
     index.write_batch = 2
 
     def stop_after_first_batch(done: int, total: int) -> None:

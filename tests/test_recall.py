@@ -45,13 +45,13 @@ def repeated(tmp_path_factory: pytest.TempPathFactory):
 def test_repeated_chunks_are_embedded_and_stored_once_per_text(repeated):
     app, report = repeated
     assert report.chunks > 2000
-    collection = app._vector_index().collection()
+    collection = app.vector_index().collection()
     texts = collection.get(include=["documents"])["documents"]
     distinct = len(set(texts))
     assert distinct < 50  # the log file is one text repeated
     assert report.embedded == report.chunks  # every chunk was written to Chroma ...
     assert app.embedder.embedded_texts == distinct  # ... but each distinct text embedded once
-    hashes, matrix = app._vector_index().records.chunks.matrix(collection.name)
+    hashes, matrix = app.vector_index().records.chunks.matrix(collection.name)
     assert len(hashes) == distinct == matrix.shape[0]
 
 
@@ -67,7 +67,7 @@ def test_every_small_file_is_found_first_despite_the_repetition(repeated, search
 @pytest.mark.slow
 def test_vector_search_equals_a_brute_force_oracle(repeated):
     app, _ = repeated
-    got = app._vector_index().collection().get(include=["embeddings", "documents"])
+    got = app.vector_index().collection().get(include=["embeddings", "documents"])
     ids, vectors = got["ids"], np.asarray(got["embeddings"], dtype=np.float32)
     for question in QUESTIONS.values():
         q = np.asarray(app.embedder.embed_query(question), dtype=np.float32)

@@ -40,7 +40,7 @@ def apply(root: Path, op: tuple[str, str, list[str]]) -> None:
 
 
 def snapshot(app: RagApp) -> dict[str, tuple]:
-    got = app._vector_index().collection().get(include=["metadatas", "documents"])
+    got = app.vector_index().collection().get(include=["metadatas", "documents"])
     return {
         i: (m["source"], m.get("start_line"), m.get("end_line"), d)
         for i, m, d in zip(got["ids"], got["metadatas"], got["documents"])

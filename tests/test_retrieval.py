@@ -100,11 +100,11 @@ def test_bm25_index_is_cached_and_rebuilt_when_the_collection_changes(keywords):
     app, docs = keywords
     app.retrieve("zygomorphic", hybrid=True)
     app.retrieve("flower", hybrid=True)
-    assert app._searcher.corpus_builds == 1
+    assert app.searcher.corpus_builds == 1
     (docs / "n.txt").write_text("Quokkas are small marsupials.\n")
     app.reindex([docs])
     found = app.retrieve("quokkas marsupials", k=1, hybrid=True)
-    assert app._searcher.corpus_builds == 2 and "Quokkas" in found[0].page_content
+    assert app.searcher.corpus_builds == 2 and "Quokkas" in found[0].page_content
 
 
 def test_mmr_and_hybrid_together_is_a_usage_error(app):

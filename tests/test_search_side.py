@@ -13,7 +13,7 @@ def rounded(vector) -> tuple[float, ...]:
 
 
 def chroma_view(app) -> dict[str, tuple]:
-    got = app._vector_index().collection().get(include=["documents", "metadatas", "embeddings"])
+    got = app.vector_index().collection().get(include=["documents", "metadatas", "embeddings"])
     return {
         i: (m["content_hash"], d, dict(m), rounded(e))
         for i, d, m, e in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
@@ -21,7 +21,7 @@ def chroma_view(app) -> dict[str, tuple]:
 
 
 def side_view(app) -> dict[str, tuple]:
-    index = app._vector_index()
+    index = app.vector_index()
     store = index.records.chunks
     physical = index.physical_name()
     ids = [r[0] for r in store._db.execute("SELECT chunk_id FROM chunks WHERE collection = ?", (physical,))]
@@ -49,7 +49,7 @@ def test_a_crash_after_the_chroma_write_is_repaired_by_the_next_run(make_app, co
     app = make_app()
     app.reindex([corpus])
     (corpus / "extra.txt").write_text("Brand new text about saddles and bells.\n")
-    records = app._vector_index().records
+    records = app.vector_index().records
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
@@ -68,7 +68,7 @@ def test_an_index_without_a_search_side_is_mirrored_on_first_query(make_app, cor
     app = make_app()
     app.reindex([corpus])
     expected = chroma_view(app)
-    index = app._vector_index()
+    index = app.vector_index()
     db = index.records.chunks._db
     for table in ("chunks", "vectors", "generations", "setups", "aliases"):
         db.execute(f"DELETE FROM {table}")  # as an index written before the search side existed
@@ -95,7 +95,7 @@ def test_an_older_search_side_layout_is_dropped_and_rebuilt(make_app, corpus: Pa
     app = make_app()
     app.reindex([corpus])
     expected = chroma_view(app)
-    db = app._vector_index().records.chunks._db
+    db = app.vector_index().records.chunks._db
     db.execute("UPDATE search_meta SET value = 'old' WHERE key = 'schema'")
     db.execute("ALTER TABLE chunks DROP COLUMN text")  # as a layout without the column
     cached = db.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0]
@@ -103,4 +103,4 @@ def test_an_older_search_side_layout_is_dropped_and_rebuilt(make_app, corpus: Pa
     again = make_app()
     assert again.retrieve("How long is the warranty on an aluminium frame?", k=2)
     assert side_view(again) == expected
-    assert again._vector_index().records.chunks._db.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0] == cached
+    assert again.vector_index().records.chunks._db.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0] == cached

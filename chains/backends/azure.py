@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from chains.backends.openai_api import INSTALL_HINT, import_langchain_openai, openai_llm
 from chains.llm import LLM
-from chains.registry import BackendError, BackendOptions, register_llm
+from chains.errors import BackendError
+from chains.registry import BackendOptions, register_llm
 
 DEFAULT_API_VERSION = "2024-10-21"
 

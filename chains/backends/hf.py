@@ -24,7 +24,8 @@ from pydantic import PrivateAttr
 from chains.hf_format import PromptFormat, question_messages, read_card
 from chains.llm import LLM
 from chains.hf_models import OFFLINE_BASE, resolve_model
-from chains.registry import BackendError, BackendOptions, MissingDependency, register_llm
+from chains.errors import BackendError, MissingDependency
+from chains.registry import BackendOptions, register_llm
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document

@@ -19,7 +19,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import PrivateAttr
 
 from chains.llm import LLM
-from chains.registry import BackendError, BackendOptions, MissingDependency, register_llm
+from chains.errors import BackendError, MissingDependency
+from chains.registry import BackendOptions, register_llm
 
 # Small models ramble past the answer; a blank line or a new "Question:" ends it.
 STOP = ["\n\n", "\nQuestion:", "<|im_end|>"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Callable
 
 from chains.llm import LLM, from_chat_model
-from chains.registry import BackendOptions, MissingDependency, register_llm
+from chains.errors import MissingDependency
+from chains.registry import BackendOptions, register_llm
 
 DEFAULT_BASE_URL = "http://localhost:11434"
 DEFAULT_MODEL = "llama3.2"

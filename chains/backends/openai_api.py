@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from chains.llm import LLM, from_chat_model, openai_explainer
-from chains.registry import BackendError, BackendOptions, MissingDependency, register_llm
+from chains.errors import BackendError, MissingDependency
+from chains.registry import BackendOptions, register_llm
 
 DEFAULT_MODEL = "gpt-4o-mini"
 INSTALL_HINT = "pip install 'rag-app[openai]'"

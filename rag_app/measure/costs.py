@@ -42,7 +42,7 @@ def corpus_tokens(app: "RagApp", page: int = 2000) -> CorpusTokens:
     """Chunks in the index and their ``cl100k_base`` tokens (what an OpenAI embedding model bills)."""
     from loaders.tokens import count_tokens
 
-    collection = app._vector_index().collection()
+    collection = app.vector_index().collection()
     total = collection.count()
     tokens = 0
     for offset in range(0, total, page):

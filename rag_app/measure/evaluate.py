@@ -373,7 +373,7 @@ class Evaluator:
         for source in item.sources:
             key = (app.settings.collection, str(corpus / source), "\x00".join(item.contexts))
             if key not in self._relevant_totals:
-                got = app._vector_index().collection().get(where={"source": key[1]}, include=["documents"])
+                got = app.vector_index().collection().get(where={"source": key[1]}, include=["documents"])
                 docs = got["documents"] or []
                 if item.contexts:
                     count = sum(

@@ -110,7 +110,7 @@ class Searcher:
 
     # --- what the search reads ----------------------------------------------------------
 
-    def _collection_name(self) -> str:
+    def collection_name(self) -> str:
         index = self.index
         store = index.records.chunks
         index.refresh()  # another process may have rebuilt and switched collections
@@ -162,7 +162,7 @@ class Searcher:
     def search(self, query: str, options: RetrievalOptions) -> list["Document"]:
         import numpy as np
 
-        physical = self._collection_name()
+        physical = self.collection_name()
         view = self.view(physical)
         if not view.hashes:
             raise IndexMissing(f"The index '{self.index.name}' is empty: run `rag-app reindex` first.")
@@ -171,13 +171,13 @@ class Searcher:
         q = np.asarray(self.index.embedder.embed_query(query), dtype=np.float32)
         scores = view.matrix @ q  # the cosine of every distinct text (vectors are normalised)
         if options.search == "bm25":
-            ranked = [i for i, _ in self._keyword(physical, query, options.k, allowed)]
+            ranked = [i for i, _ in self.keyword(physical, query, options.k, allowed)]
         else:
-            vector = self._exact(physical, view, scores, fetch, allowed)
+            vector = self.exact(physical, view, scores, fetch, allowed)
             if options.search == "mmr":
                 ranked = self._mmr(q, view, vector, physical, options)
             elif options.search == "hybrid":
-                keyword = self._keyword(physical, query, fetch, allowed)
+                keyword = self.keyword(physical, query, fetch, allowed)
                 seen = {i for i, _ in vector}
                 extra = self.index.records.chunks.rows(physical, [i for i, _ in keyword if i not in seen])
                 cosines = {i: float(scores[view.row[r[2]]]) for i, r in extra.items() if r[2] in view.row}
@@ -196,7 +196,7 @@ class Searcher:
             documents.append(_document(chunk_id, text, metadata, score))
         return documents
 
-    def _exact(
+    def exact(
         self, physical: str, view: _View, scores: Any, n: int, allowed: set[str] | None, positive: bool = False
     ) -> list[tuple[str, float]]:
         """The ``n`` chunks of the best-scoring distinct texts, exactly: ``(chunk_id, score)``.
@@ -226,7 +226,7 @@ class Searcher:
             width = min(limit, width * 4)
         return out[:n]
 
-    def _keyword(self, physical: str, query: str, n: int, allowed: set[str] | None) -> list[tuple[str, float]]:
+    def keyword(self, physical: str, query: str, n: int, allowed: set[str] | None) -> list[tuple[str, float]]:
         """BM25 over the distinct texts (sparse weights built once per generation), expanded to chunks."""
         import numpy as np
 
@@ -240,7 +240,7 @@ class Searcher:
         if not ids:
             return []
         scores = np.asarray(view.bm25[ids].sum(axis=0)).ravel()
-        return self._exact(physical, view, scores, n, allowed, positive=True)
+        return self.exact(physical, view, scores, n, allowed, positive=True)
 
     def _mmr(
         self, q: Any, view: _View, hits: list[tuple[str, float]], physical: str, options: RetrievalOptions

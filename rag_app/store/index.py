@@ -375,7 +375,7 @@ class VectorIndex:
             if len(got["ids"]) < page:
                 break
             offset += page
-        with self.records._transaction():
+        with self.records.transaction():
             store.mirror(physical, rows)
         return True
 
@@ -388,7 +388,7 @@ class VectorIndex:
         got = collection.get(ids=[chunk_id for chunk_id, _ in missing], include=["embeddings"])
         by_id = {i: e for i, e in zip(got["ids"], got["embeddings"] if got.get("embeddings") is not None else [])}
         vectors = {h: [float(x) for x in by_id[i]] for i, h in missing if i in by_id}
-        with self.records._transaction():
+        with self.records.transaction():
             store.put_vectors(collection.name, vectors)
 
     def _indexed_sources(self, collection: "Collection", page: int = 5000) -> set[str]:

@@ -78,7 +78,7 @@ class RecordStore:
     def mark_dirty(self, collection: str, sources: list[str]) -> None:
         """Before writing chunks of ``sources``: remember they may be half-written."""
         now = time.time()
-        with self._transaction():
+        with self.transaction():
             for source in sources:
                 self._db.execute(
                     """INSERT INTO files (collection, source, size, mtime_ns, file_hash, chunk_ids, dirty, indexed_at)
@@ -94,7 +94,7 @@ class RecordStore:
         search side are replaced in the same transaction).
         """
         now = time.time()
-        with self._transaction():
+        with self.transaction():
             if chunks is not None:
                 self.chunks.replace_sources(collection, chunks)
             self._db.executemany(
@@ -108,7 +108,7 @@ class RecordStore:
             )
 
     def forget(self, collection: str, sources: list[str]) -> None:
-        with self._transaction():
+        with self.transaction():
             self._db.executemany(
                 "DELETE FROM files WHERE collection = ? AND source = ?",
                 [(collection, s) for s in sources],
@@ -116,7 +116,7 @@ class RecordStore:
             self.chunks.delete_sources(collection, sources)
 
     def drop_collection(self, collection: str) -> None:
-        with self._transaction():
+        with self.transaction():
             self._db.execute("DELETE FROM files WHERE collection = ?", (collection,))
             self.chunks.drop(collection)
 
@@ -129,7 +129,8 @@ class RecordStore:
             self._chunks = ChunkStore(self._db)
         return self._chunks
 
-    def _transaction(self) -> "_Tx":
+    def transaction(self) -> "_Tx":
+        """One SQLite write transaction (BEGIN IMMEDIATE): commit on success, roll back on error."""
         return _Tx(self._db)
 
 
