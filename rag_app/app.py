@@ -218,22 +218,17 @@ class RagApp:
         fetch_k: int | None = None,
         search: str | None = None,
     ) -> "RetrievalOptions":
-        """Settings overridden by the non-``None`` arguments (``search``: vector, mmr, hybrid, bm25)."""
+        """Settings overridden by the non-``None`` arguments (``search``: vector, mmr, hybrid, bm25;
+        ``mmr=True``/``hybrid=True`` are ``search="mmr"``/``"hybrid"``), validated by :class:`Settings`."""
         from rag_app.retrieval.search import RetrievalOptions
 
-        s = self.settings
         if mmr and hybrid:
             raise ConfigError("Choose one of --mmr and --hybrid")
-        search = "mmr" if mmr else "hybrid" if hybrid else search or s.search
-        if search == "mmr" and mmr is False or search == "hybrid" and hybrid is False:
+        search = "mmr" if mmr else "hybrid" if hybrid else search
+        if search is None and (mmr is False and self.settings.search == "mmr" or hybrid is False and self.settings.search == "hybrid"):
             search = "vector"
-        return RetrievalOptions(
-            k=k or s.k,
-            search=search,
-            fetch_k=fetch_k or s.fetch_k,
-            min_score=s.min_score if min_score is None else min_score,
-            where=where or None,
-        )
+        s = self.settings.with_overrides(k=k, search=search, fetch_k=fetch_k, min_score=min_score)
+        return RetrievalOptions.from_settings(s, where)
 
     def retrieve(self, question: str, k: int | None = None, **options: Any) -> list["Document"]:
         """The chunks for ``question``, best first, ``score`` (cosine similarity) in metadata.
@@ -285,9 +280,7 @@ class RagApp:
         from rag_app.measure.usage import meter
 
         model = self.llm(llm)
-        chain_type = chain or self.settings.chain
-        if chain_type not in ("stuff", "map_reduce"):
-            raise ConfigError(f"Chain type '{chain_type}' is not known. Available: stuff, map_reduce")
+        chain_type = self.settings.with_overrides(chain=chain).chain
         retriever = self.as_retriever(k, **options) if retrieval else None
         return AnswerSetup(
             llm=model,

@@ -149,11 +149,14 @@ def test_streaming_and_query_agree_on_support(make_app, corpus: Path):
     assert answer.support.to_dict()["sentences"] == streaming.result.support.to_dict()["sentences"]
 
 
-def test_settings_reject_unknown_modes_and_thresholds():
+def test_settings_reject_unknown_modes_and_thresholds(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RAG_UNSUPPORTED", "hide")
     with pytest.raises(ConfigError, match="RAG_UNSUPPORTED must be"):
-        Settings.load(None, environ={"RAG_UNSUPPORTED": "hide"})
+        Settings.load(None)
+    monkeypatch.delenv("RAG_UNSUPPORTED")
+    monkeypatch.setenv("RAG_MIN_RELEVANCE", "high")
     with pytest.raises(ConfigError, match="RAG_MIN_RELEVANCE must be"):
-        Settings.load(None, environ={"RAG_MIN_RELEVANCE": "high"})
+        Settings.load(None)
 
 
 def test_auto_mode_falls_back_only_for_the_local_model(make_app):

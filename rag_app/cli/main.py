@@ -11,20 +11,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from rag_app.cli import measure
+from rag_app.cli.options import add_ask_options, add_index_options, open_app, query_keywords
 from rag_app.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, RagError
-
-if TYPE_CHECKING:
-    from rag_app.app import RagApp
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("index")
-    group.add_argument("--persist-dir", help="Chroma directory (RAG_PERSIST_DIR)")
-    group.add_argument("--collection", help="collection name (RAG_COLLECTION)")
-    group.add_argument("--embeddings", help="embedding model (RAG_EMBEDDINGS)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,44 +41,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for another reindex to finish")
     p.add_argument("--strict", action="store_true", help="exit 5 when files were skipped")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    _common(p)
+    add_index_options(p)
 
     p = sub.add_parser("query", help="answer a question with sources")
     p.add_argument("question", nargs="?", help="the question")
     p.add_argument("--questions", metavar="FILE", help="answer every question in FILE (text lines or JSONL)")
-    _ask_options(p)
+    add_ask_options(p)
     p.add_argument("--json", action="store_true", help="print JSON (one object a line with --questions)")
     p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
     p.add_argument("--no-retrieval", action="store_true", help="ask the model alone, without context (e.g. a fine-tuned model)")
-    _common(p)
+    add_index_options(p)
 
     p = sub.add_parser("repl", help="interactive questions and answers")
-    _ask_options(p)
-    _common(p)
+    add_ask_options(p)
+    add_index_options(p)
 
-    measure.add_parsers(sub, _common)
+    measure.add_parsers(sub)
     from rag_app.cli import serve as serve_cli
 
-    serve_cli.add_parser(sub, _common, _ask_options)
+    serve_cli.add_parser(sub)
     from rag_app.tuning import advise, finetune
 
     finetune.add_parser(sub)
     advise.add_parser(sub)
     return parser
-
-
-def _ask_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--k", type=int, help="chunks to retrieve (RAG_K)")
-    p.add_argument("--llm", help="backend: local, extractive, openai, azure, ollama, ... (RAG_LLM)")
-    p.add_argument("--unsupported", choices=["flag", "fallback", "drop"], help="when no sentence of the answer is supported by the sources (RAG_UNSUPPORTED)")
-    p.add_argument("--min-relevance", metavar="SCORE", help="answer 'not in the documents' without the LLM when the best match scores less (RAG_MIN_RELEVANCE; 0 = off)")
-    from rag_app.cli.options import add_retrieval_options
-
-    add_retrieval_options(p)
-
-
-def _ask(args: argparse.Namespace) -> dict[str, Any]:
-    return {"k": args.k, "llm": args.llm, "unsupported": args.unsupported, "min_relevance": args.min_relevance}
 
 
 def _version() -> str:
@@ -97,20 +74,6 @@ def _version() -> str:
         return version("rag-app")
     except Exception:
         return "unknown"
-
-
-def _app(args: argparse.Namespace, **extra: Any) -> "RagApp":
-    from rag_app.settings import Settings
-    from rag_app.app import RagApp
-
-    settings = Settings.load(
-        args.env_file,
-        persist_dir=args.persist_dir,
-        collection=args.collection,
-        embeddings=args.embeddings,
-        **extra,
-    )
-    return RagApp(settings)
 
 
 def _progress() -> Any:
@@ -144,9 +107,9 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     if args.watch:
         from rag_app.cli.watch import reindex_watch
 
-        with _app(args, **extra) as app:
+        with open_app(args, **extra) as app:
             return reindex_watch(app, args)
-    with _app(args, **extra) as app:
+    with open_app(args, **extra) as app:
         report = app.reindex(
             args.paths or None, verify=args.verify, dry_run=args.dry_run, rebuild=args.rebuild,
             wait=args.wait, progress=_progress(),
@@ -164,7 +127,7 @@ def _reindex_every(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     interval = parse_interval(args.every)
     if args.dry_run or args.rebuild:
         raise ConfigError("--every cannot be combined with --dry-run or --rebuild")
-    with _app(args, **extra) as app:
+    with open_app(args, **extra) as app:
         return run_every(
             interval,
             lambda: app.reindex(args.paths or None, verify=args.verify, wait=args.wait),
@@ -196,15 +159,14 @@ def _read_questions(path: str) -> Iterator[tuple[str | None, str]]:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from rag_app.cli.options import retrieval_kwargs
     from rag_app.errors import ConfigError
     from rag_app.cli.render import answer_text, sources_block
     from rag_app.cli.support_view import after_stream
 
     if bool(args.question) == bool(args.questions):
         raise ConfigError("Give a QUESTION or --questions FILE (one of them)")
-    options = retrieval_kwargs(args)
-    with _app(args, **_ask(args)) as app:
+    options = query_keywords(args)
+    with open_app(args) as app:
         if args.questions:
             for qid, question in _read_questions(args.questions):
                 answer = app.query(question, retrieval=not args.no_retrieval, **options)
@@ -232,11 +194,10 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_repl(args: argparse.Namespace) -> int:
-    from rag_app.cli.options import retrieval_kwargs
     from rag_app.cli.repl import Repl
 
-    with _app(args, **_ask(args)) as app:
-        return Repl(app, options=retrieval_kwargs(args), history_file=app.settings.history_file).run()
+    with open_app(args) as app:
+        return Repl(app, options=query_keywords(args), history_file=app.settings.history_file).run()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

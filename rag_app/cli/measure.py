@@ -1,7 +1,6 @@
 """The measuring commands of ``rag-app``: ``eval``, ``stats`` and ``cost``.
 
-Kept out of :mod:`rag_app.cli.main` so that module stays small; like it, this one
-imports only the standard library at start-up.
+Like :mod:`rag_app.cli.main`, this module imports only the standard library at start-up.
 """
 
 from __future__ import annotations
@@ -11,12 +10,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from rag_app.cli.options import add_index_options, load_settings, open_app
 from rag_app.errors import EXIT_OK, ConfigError
 
 
-def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parsers(sub: Any) -> None:
     """Add ``eval``, ``stats`` and ``cost`` to the ``rag-app`` sub-command parser."""
     p = sub.add_parser("eval", help="measure retrieval and answers on a QA set (hit rate, MRR, EM/F1, latency, cost)")
     p.add_argument("qa", metavar="QA_FILE", help="questions: JSONL (id, question, answer, sources, contexts) or CSV (question, answer)")
@@ -41,20 +41,14 @@ def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> 
     p.add_argument("--days", type=int, metavar="N", help="only the last N days")
     p.add_argument("--by", default="day,backend", help="group by: day, backend or day,backend (default)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    common(p)
+    add_index_options(p)
 
     p = sub.add_parser("cost", help="estimate embedding, per-query and monthly cost (and fine-tuning, to compare)")
     p.add_argument("--queries-per-day", type=float, default=1000, metavar="N", help="for the monthly figure (default 1000)")
     p.add_argument("--finetune-examples", metavar="FILE", help="JSONL training examples: also estimate a fine-tuning run")
     p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    common(p)
-
-
-def _settings(args: argparse.Namespace, **extra: Any) -> Any:
-    from rag_app.settings import Settings
-
-    return Settings.load(args.env_file, **extra)
+    add_index_options(p)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -62,7 +56,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.sample is not None and args.sample < 1 or args.limit is not None and args.limit < 1:
         raise ConfigError("--sample and --limit need a positive number")
-    base = _settings(args, k=args.k, llm=args.llm, embeddings=args.embeddings)
+    base = load_settings(args, k=args.k, llm=args.llm, embeddings=args.embeddings)
     all_items = load_qa(args.qa)
     items = select(all_items, args.limit, args.sample, args.seed)
     if args.compare:
@@ -121,7 +115,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     by = tuple(part.strip() for part in args.by.split(",") if part.strip())
     if not by or set(by) - {"day", "backend"}:
         raise ConfigError("--by takes day, backend or day,backend")
-    settings = _settings(args, persist_dir=args.persist_dir)
+    settings = load_settings(args, persist_dir=args.persist_dir)
     ledger = Ledger(settings.persist_path / Ledger.FILE)
     since = time.time() - args.days * 86400 if args.days else None
     groups = summarize(ledger.rows(since), by)
@@ -156,14 +150,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from rag_app.cli.main import _app
     from rag_app.measure.costs import estimate, estimate_text
     from rag_app.measure.ledger import Ledger
     from rag_app.measure.usage import PriceTable
 
     if args.epochs < 1 or args.queries_per_day < 0:
         raise ConfigError("--epochs must be at least 1 and --queries-per-day not negative")
-    with _app(args) as app:
+    with open_app(args) as app:
         prices = PriceTable.for_settings(app.settings)
         rows = Ledger(app.settings.persist_path / Ledger.FILE).rows()
         examples = Path(args.finetune_examples) if args.finetune_examples else None

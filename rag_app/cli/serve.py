@@ -6,18 +6,15 @@ import argparse
 import signal
 import socket
 import sys
-from typing import Any, Callable
+from typing import Any
 
+from rag_app.cli.options import add_ask_options, add_index_options, open_app, query_keywords
 from rag_app.errors import EXIT_OK, ConfigError
 
 INSTALL_HINT = "pip install 'rag-app[serve]'"
 
 
-def add_parser(
-    sub: Any,
-    common: Callable[[argparse.ArgumentParser], None],
-    ask_options: Callable[[argparse.ArgumentParser], None],
-) -> None:
+def add_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="answer over HTTP: OpenAI-compatible API with sources, and a web page")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -25,8 +22,8 @@ def add_parser(
     p.add_argument("--api-key", help="require `Authorization: Bearer KEY` (RAG_API_KEY; prefer the variable: flags show in `ps`)")
     p.add_argument("--quiet", action="store_true", help="no access log")
     p.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS", help="on SIGTERM, wait this long for requests in flight (default 30)")
-    ask_options(p)
-    common(p)
+    add_ask_options(p)
+    add_index_options(p)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -45,8 +42,6 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from rag_app.cli.main import _app, _ask
-    from rag_app.cli.options import retrieval_kwargs
 
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port}: use a port between 1 and 65535")
@@ -58,8 +53,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"`rag-app serve` needs {exc.name}: {INSTALL_HINT}") from None
     from rag_app.serve.service import RagService
 
-    with _app(args, **_ask(args), api_key=args.api_key, serve_models=args.models) as app:
-        options = {k: v for k, v in retrieval_kwargs(args).items() if v is not None}
+    with open_app(args, api_key=args.api_key, serve_models=args.models) as app:
+        options = query_keywords(args)
         service = RagService(app, options=options)
         for warning in service.warm():
             print(f"warning: {warning}", file=sys.stderr)

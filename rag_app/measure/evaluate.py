@@ -35,7 +35,7 @@ import random
 import re
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
@@ -176,7 +176,7 @@ def parse_config(text: str) -> EvalConfig:
     """
     from rag_app.app import RagApp
 
-    setting_types = {f.name: type(f.default) for f in fields(Settings)}
+    setting_types = {name: type(f.default) for name, f in Settings.model_fields.items()}
     # RagApp.query passes its **options on to retrieval_options: both name what a query takes.
     query_params = {
         name

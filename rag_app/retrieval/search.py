@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
     from langchain_core.documents import Document
 
+    from rag_app.settings import Settings
     from rag_app.store.index import VectorIndex
 
-SEARCH_MODES = ("vector", "mmr", "hybrid", "bm25")
 #: Hybrid fusion: weight of the (min-max normalised) cosine; BM25 gets the rest.
 HYBRID_ALPHA = 0.2
 #: Fusion method: "weighted" (normalised scores) or "rrf" (reciprocal ranks, k=RRF_K).
@@ -48,7 +48,7 @@ RRF_K = 60
 
 @dataclass(frozen=True)
 class RetrievalOptions:
-    """How to pick the chunks given to the model."""
+    """How to pick the chunks given to the model (values checked by :class:`Settings`)."""
 
     k: int = 4
     search: str = "hybrid"
@@ -57,13 +57,10 @@ class RetrievalOptions:
     where: str | None = None
     mmr_lambda: float = 0.5
 
-    def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ConfigError(f"k must be at least 1, got {self.k}")
-        if self.search not in SEARCH_MODES:
-            raise ConfigError(f"search must be one of {', '.join(SEARCH_MODES)}, got {self.search!r}")
-        if not -1.0 <= self.min_score <= 1.0:
-            raise ConfigError(f"min_score is a cosine similarity between -1 and 1, got {self.min_score}")
+    @classmethod
+    def from_settings(cls, settings: "Settings", where: str | None = None) -> "RetrievalOptions":
+        return cls(k=settings.k, search=settings.search, fetch_k=settings.fetch_k,
+                   min_score=settings.min_score, where=where or None)
 
 
 def parse_where(text: str) -> tuple[str, str]:
