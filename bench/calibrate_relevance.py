@@ -40,15 +40,17 @@ def histogram(values: list[float], lo: float = -0.1, hi: float = 0.9, step: floa
 
 
 def best_scores(app, questions: list[dict], exclude_gold: bool, corpus: Path) -> list[float]:
-    index = app.vector_index()
+    collection = app.vector_index().collection()
     scores = []
     for row in questions:
         where = None
         if exclude_gold:
             gold = [str((corpus / s).resolve()) for s in row["sources"]]
             where = {"source": {"$nin": gold}} if len(gold) > 1 else {"source": {"$ne": gold[0]}}
-        hits = index.search(row["question"], 1, where=where)
-        scores.append(hits[0].metadata["score"] if hits else 0.0)
+        vector = app.embedder.embed_query(row["question"])
+        got = collection.query(query_embeddings=[vector], n_results=1, where=where, include=["distances"])
+        distances = got["distances"][0] if got["distances"] else []
+        scores.append(round(1.0 - float(distances[0]), 4) if distances else 0.0)
     return scores
 
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Callable
 
 from chains.errors import BackendError, MissingDependency, UnknownBackend
+from chains.plugins import load_plugins
 
 if TYPE_CHECKING:
     from chains.llm import LLM
@@ -66,7 +66,6 @@ class Registration:
 
 _REGISTRY: dict[str, Registration] = {}
 _builtins_loaded = False
-_entry_points_loaded = False
 
 
 def register_llm(
@@ -88,22 +87,8 @@ def _load_builtins() -> None:
         importlib.import_module("chains.backends")
 
 
-def load_plugins(group: str, what: str) -> None:
-    """Import every module of entry-point ``group``; each registers itself on import."""
-    for ep in entry_points(group=group):
-        try:
-            ep.load()
-        except Exception as exc:  # a broken plugin must not break the app
-            import warnings
-
-            warnings.warn(f"{what} plugin '{ep.name}' failed to load: {exc}", stacklevel=3)
-
-
 def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if not _entry_points_loaded:
-        _entry_points_loaded = True
-        load_plugins(ENTRY_POINT_GROUP, "LLM backend")
+    load_plugins(ENTRY_POINT_GROUP, "LLM backend")
 
 
 def available_llms() -> dict[str, str]:

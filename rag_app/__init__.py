@@ -14,14 +14,15 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rag_app.app import RagApp, StreamingAnswer
+    from rag_app.answer.streaming import StreamingAnswer
+    from rag_app.app import RagApp
     from rag_app.errors import ConfigError, IndexMismatch, IndexMissing, LLMError, LockBusy, RagError, SourceMissing
     from rag_app.results import Answer, Source
     from rag_app.settings import Settings
 
 # Names load on first use, so `rag-app --help` and `import rag_app` stay cheap.
 _HOMES = {
-    "RagApp": "rag_app.app", "StreamingAnswer": "rag_app.app", "Settings": "rag_app.settings",
+    "RagApp": "rag_app.app", "StreamingAnswer": "rag_app.answer.streaming", "Settings": "rag_app.settings",
     "Answer": "rag_app.results", "Source": "rag_app.results",
     **dict.fromkeys(
         ("ConfigError", "IndexMismatch", "IndexMissing", "LLMError", "LockBusy", "RagError", "SourceMissing"),

@@ -12,7 +12,6 @@ The CLI, the REPL and Python scripts all use :class:`RagApp` the same way::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Sequence
 
@@ -34,7 +33,8 @@ if TYPE_CHECKING:
     from chains.support import SupportChecker
     from rag_app.answer.chain import AnswerSetup, LedgerCallback
     from rag_app.embeddings import Embedder
-    from rag_app.store.index import IndexReport, Progress, VectorIndex
+    from rag_app.store.index import VectorIndex
+    from rag_app.store.report import IndexReport, Progress
     from rag_app.store.records import RecordStore
     from rag_app.retrieval.search import RetrievalOptions, Searcher
 
@@ -93,26 +93,16 @@ class RagApp:
     ) -> "RagApp":
         """Settings from ``.env`` and the environment, then ``overrides``; ``llm``/``embeddings``
         as in :class:`RagApp`."""
-        if isinstance(llm, str):
-            overrides["llm"], llm = llm, None
-        if isinstance(embeddings, str):
-            overrides["embeddings"], embeddings = embeddings, None
-        return cls(Settings.load(env_file, **overrides), llm=llm, embeddings=embeddings)
+        return cls(Settings.load(env_file), llm=llm, embeddings=embeddings, **overrides)
 
     # --- lazily built parts --------------------------------------------------------
 
     @property
     def embedder(self) -> "Embedder":
         if self._embedder is None:
-            from rag_app.embeddings import create_embeddings
+            from rag_app.embeddings import embedder_for
 
-            s = self.settings
-            options = {
-                "api_key": s.openai_api_key, "base_url": s.openai_base_url, "ollama_base_url": s.ollama_base_url,
-                "timeout": s.request_timeout, "max_retries": s.max_retries,
-                "runtime": s.embed_runtime, "precision": s.embed_precision,
-            }
-            self._embedder = create_embeddings(s.embeddings, s.embed_batch_size, options)
+            self._embedder = embedder_for(self.settings)
         return self._embedder
 
     def chroma_client(self, create: bool = False) -> "ClientAPI":
@@ -338,6 +328,8 @@ class RagApp:
         from rag_app.answer.chain import build_steps
 
         prepare, answer = build_steps(self._setup(llm, k=k, chain=chain, retrieval=retrieval, **options))
+        from rag_app.answer.streaming import StreamingAnswer
+
         return StreamingAnswer(prepare, answer.with_config(callbacks=[self.ledger_callback()]), question, config)
 
     def take_turns(self, llm: str, turn: "Callable[[], ContextManager[Any]]") -> None:
@@ -348,7 +340,7 @@ class RagApp:
     def ledger_callback(self) -> "LedgerCallback":
         """The callback that records every answer of this app's chains in the ledger."""
         if self._ledger_callback is None:
-            from rag_app.answer.chain import AnswerSetup, LedgerCallback
+            from rag_app.answer.chain import LedgerCallback
             from rag_app.measure.usage import ledger_recorder
 
             self._ledger_callback = LedgerCallback(ledger_recorder(self.settings))
@@ -417,33 +409,3 @@ class RagApp:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-class StreamingAnswer:
-    """Iterate for answer pieces as the model writes them; afterwards ``.result`` is the :class:`Answer`.
-
-    The passages are retrieved when it is made: ``.sources`` are the passages the model will see.
-    """
-
-    def __init__(self, prepare: "Runnable[dict[str, Any], dict[str, Any]]",
-                 answer: "Runnable[dict[str, Any], dict[str, Any]]", question: str,
-                 config: "RunnableConfig | None" = None) -> None:
-        from langchain_core.runnables.config import ensure_config
-
-        from rag_app.answer.chain import STREAMED
-
-        config = ensure_config(config)
-        self._config = {**config, "metadata": {**config.get("metadata", {}), STREAMED: True}}
-        self._prepared = prepare.invoke({"question": question}, self._config)
-        self._answer = answer
-        self.question = self._prepared["question"]
-        self.documents = self._prepared["documents"]
-        self.sources = [Source.from_document(d) for d in self.documents]
-        self.result: Answer | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        for chunk in self._answer.stream(self._prepared, self._config):
-            if "token" in chunk:
-                yield chunk["token"]
-            if "answer" in chunk:
-                self.result = chunk["answer"]

@@ -6,8 +6,8 @@ import textwrap
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from chains.support import Citation, Support
-    from rag_app.store.index import IndexReport
+    from chains.support import Support
+    from rag_app.store.report import IndexReport
     from rag_app.results import Answer, Source
 
 

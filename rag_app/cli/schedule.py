@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, TextIO
 from rag_app.errors import EXIT_OK, ConfigError, LockBusy, RagError
 
 if TYPE_CHECKING:
-    from rag_app.store.index import IndexReport
+    from rag_app.store.report import IndexReport
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -22,7 +22,7 @@ from rag_app.errors import EXIT_OK, ConfigError, LockBusy, RagError
 from rag_app.cli.schedule import log_line
 
 if TYPE_CHECKING:
-    from rag_app.store.index import IndexReport
+    from rag_app.store.report import IndexReport
     from rag_app.app import RagApp
 
 RETRY_S = 5.0

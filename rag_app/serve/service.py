@@ -27,7 +27,8 @@ from rag_app.errors import IndexMissing, LockBusy, RagError
 
 if TYPE_CHECKING:
     from rag_app.results import Answer
-    from rag_app.app import RagApp, StreamingAnswer
+    from rag_app.answer.streaming import StreamingAnswer
+    from rag_app.app import RagApp
 
 #: Backends that may generate for several requests at once (pure Python or an HTTP client).
 PARALLEL_SAFE = frozenset({"extractive", "fake", "openai", "azure", "ollama"})

@@ -15,78 +15,27 @@ never embedded twice. Per run:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from loaders import LOADER_VERSION, Chunk, FoundFile, SplitConfig, UnreadableFile, load_chunks
-from rag_app.store.search_side import ChunkRow, text_hash
+from loaders import Chunk, FoundFile, SplitConfig
 from rag_app.errors import IndexMismatch, IndexMissing
+from rag_app.store.plan import plan_changes
 from rag_app.store.records import FileRecord, RecordStore
+from rag_app.store.report import IndexReport, Progress, SkippedFile
+from rag_app.store.search_side import ChunkRow, text_hash
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
-    from langchain_core.documents import Document
 
     from rag_app.embeddings import Embedder
 
 SCHEMA_VERSION = 1
 ALIASES = "rag-app.aliases"  # a collection whose metadata maps index names to physical collections
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    source: str
-    reason: str
-
-
-@dataclass
-class IndexReport:
-    """What a reindex did (or, with ``dry_run``, would do)."""
-
-    files: int = 0
-    files_read: int = 0
-    skipped: list[SkippedFile] = field(default_factory=list)
-    chunks: int = 0
-    added: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    embedded: int = 0
-    tokens_to_embed: int = 0
-    changed_files: list[str] = field(default_factory=list)
-    deleted_files: list[str] = field(default_factory=list)
-    dry_run: bool = False
-    interrupted: bool = False
-    duration_s: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["skipped"] = [asdict(s) for s in self.skipped]
-        data["duration_s"] = round(self.duration_s, 3)
-        return data
-
-
-@dataclass
-class _FilePlan:
-    found: FoundFile
-    file_hash: str
-    chunks: list[Chunk]
-    existing: set[str]
-    to_add: list[Chunk]
-    to_update: list[Chunk]
-    stale: set[str]
-
-
-def _under(source: str, roots: Iterable[Path]) -> bool:
-    return any(source == str(r) or source.startswith(str(r) + os.sep) for r in roots)
-
 
 class VectorIndex:
     """One Chroma collection plus the records of the files it was built from."""
@@ -199,36 +148,6 @@ class VectorIndex:
         except IndexMissing:
             return 0
 
-    # --- search -------------------------------------------------------------------
-
-    def search(self, query: str, k: int, where: dict[str, Any] | None = None) -> list["Document"]:
-        """The ``k`` chunks closest to ``query``; ``metadata["score"]`` is cosine similarity."""
-        from langchain_core.documents import Document
-
-        try:
-            collection = self.collection()
-        except IndexMissing:
-            self.refresh()  # another process may have rebuilt and switched collections
-            collection = self.collection()
-        if collection.count() == 0:
-            raise IndexMissing(f"The index '{self.name}' is empty: run `rag-app reindex` first.")
-        vector = self.embedder.embed_query(query)
-        result = collection.query(
-            query_embeddings=[vector],
-            n_results=k,
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
-        documents = []
-        for chunk_id, text, meta, distance in zip(
-            result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]  # type: ignore[index]
-        ):
-            metadata = dict(meta or {})
-            metadata["chunk_id"] = chunk_id
-            metadata["score"] = round(1.0 - float(distance), 4)
-            documents.append(Document(page_content=text or "", metadata=metadata, id=chunk_id))
-        return documents
-
     # --- reindex --------------------------------------------------------------------
 
     def reindex(
@@ -250,62 +169,8 @@ class VectorIndex:
         report.skipped.extend(SkippedFile(str(path), reason) for path, reason in unreadable)
         collection = self.collection(create=not dry_run) if not dry_run else self._maybe_collection()
         records = self.records.all(self.physical_name())
-        plans: list[_FilePlan] = []
-        touched: list[FileRecord] = []
-        removed: list[str] = []
-
-        for f in found:
-            source = str(f.path)
-            record = records.get(source)
-            current = record is not None and not record.dirty and record.file_hash.startswith(f"{LOADER_VERSION}:")
-            if record and current and not verify and (record.size, record.mtime_ns) == (f.size, f.mtime_ns):
-                report.unchanged += len(record.chunk_ids)
-                continue
-            try:
-                data = f.path.read_bytes()
-            except OSError as exc:
-                report.skipped.append(SkippedFile(source, f"cannot read: {exc.strerror}"))
-                continue
-            report.files_read += 1
-            # The loader version is part of the hash: a new loader re-splits every file.
-            file_hash = f"{LOADER_VERSION}:{hashlib.sha256(data).hexdigest()}"
-            if record and not record.dirty and record.file_hash == file_hash:
-                report.unchanged += len(record.chunk_ids)
-                touched.append(FileRecord(source, f.size, f.mtime_ns, file_hash, record.chunk_ids, False))
-                continue
-            try:
-                chunks = load_chunks(f.path, self.split, data)
-            except UnreadableFile as exc:
-                report.skipped.append(SkippedFile(source, str(exc)))
-                if record:
-                    removed.append(source)
-                continue
-            plans.append(self._plan(collection, f, file_hash, chunks, record))
-
-        found_sources = {str(f.path) for f in found}
-        known = set(records)
-        if verify and collection is not None:
-            # Sources the index holds but the records never knew (e.g. written by another machine).
-            known |= self._indexed_sources(collection)
-        for source in sorted(known):
-            if source not in found_sources and (_under(source, roots) or not os.path.exists(source)):
-                removed.append(source)
-
-        for plan in plans:
-            new_only, gone = len(plan.to_add), len(plan.stale)
-            paired = min(new_only, gone)
-            report.updated += paired
-            report.added += new_only - paired
-            report.deleted += gone - paired
-            report.unchanged += len(plan.chunks) - new_only
-            report.tokens_to_embed += sum(self._tokens(c.text) for c in plan.to_add) if dry_run else 0
-            if plan.to_add or plan.stale or plan.to_update:
-                report.changed_files.append(str(plan.found.path))
-        for source in removed:
-            record = records.get(source)
-            clean = record is not None and not record.dirty
-            report.deleted += len(record.chunk_ids) if clean else self._count_source(collection, source)  # type: ignore[union-attr]
-            report.deleted_files.append(source)
+        changes = plan_changes(found, roots, records, collection, self.split, report, verify=verify)
+        plans, touched, removed = changes.plans, changes.touched, changes.removed
 
         if dry_run:
             report.chunks = (collection.count() if collection else 0) + report.added - report.deleted
@@ -391,16 +256,6 @@ class VectorIndex:
         with self.records.transaction():
             store.put_vectors(collection.name, vectors)
 
-    def _indexed_sources(self, collection: "Collection", page: int = 5000) -> set[str]:
-        sources: set[str] = set()
-        offset = 0
-        while True:
-            batch = collection.get(include=["metadatas"], limit=page, offset=offset)
-            sources.update(str((m or {}).get("source", "")) for m in batch["metadatas"] or [])
-            if len(batch["ids"]) < page:
-                return sources - {""}
-            offset += page
-
     def rebuild(
         self,
         found: Sequence[FoundFile],
@@ -447,44 +302,6 @@ class VectorIndex:
             return self.collection()
         except IndexMissing:
             return None
-
-    def _count_source(self, collection: "Collection | None", source: str) -> int:
-        if collection is None:
-            return 0
-        return len(collection.get(where={"source": source}, include=[])["ids"])
-
-    def _tokens(self, text: str) -> int:
-        from loaders.tokens import count_tokens
-
-        return count_tokens(text, self.split.encoding)
-
-    def _plan(
-        self,
-        collection: "Collection | None",
-        found: FoundFile,
-        file_hash: str,
-        chunks: list[Chunk],
-        record: FileRecord | None,
-    ) -> _FilePlan:
-        source = str(found.path)
-        if record is not None and not record.dirty:
-            existing = set(record.chunk_ids)
-        elif collection is not None:
-            # No trustworthy record: ask the index what it really holds.
-            existing = set(collection.get(where={"source": source}, include=[])["ids"])
-        else:
-            existing = set()
-        new_ids = {c.id for c in chunks}
-        to_add = [c for c in chunks if c.id not in existing]
-        kept = [c for c in chunks if c.id in existing]
-        to_update: list[Chunk] = []
-        if kept and collection is not None:
-            current = collection.get(ids=[c.id for c in kept], include=["metadatas"])
-            by_id = dict(zip(current["ids"], current["metadatas"] or []))
-            to_update = [c for c in kept if dict(by_id.get(c.id) or {}) != c.metadata()]
-            # Ids the record knew but the index lost (e.g. a crash): embed them again.
-            to_add += [c for c in kept if c.id not in by_id]
-        return _FilePlan(found, file_hash, chunks, existing, to_add, to_update, existing - new_ids)
 
     def _embed(self, chunks: Sequence[Chunk]) -> list[list[float]]:
         """Vectors for ``chunks``: each distinct text embedded once, ever (embedding cache)."""

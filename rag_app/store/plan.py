@@ -1,0 +1,169 @@
+"""What a reindex must change: per file, the chunks to embed, refresh and delete.
+
+Reading and comparing only; nothing here writes. :class:`~rag_app.store.index.VectorIndex`
+then writes what :func:`plan_changes` found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from loaders import LOADER_VERSION, Chunk, FoundFile, SplitConfig, UnreadableFile, load_chunks
+from rag_app.store.records import FileRecord
+from rag_app.store.report import IndexReport, SkippedFile
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
+
+@dataclass
+class FilePlan:
+    """One changed file: its chunks, and which of them are new, moved or gone."""
+
+    found: FoundFile
+    file_hash: str
+    chunks: list[Chunk]
+    existing: set[str]
+    to_add: list[Chunk]
+    to_update: list[Chunk]
+    stale: set[str]
+
+
+@dataclass
+class Changes:
+    """Everything one reindex must do."""
+
+    plans: list[FilePlan] = field(default_factory=list)
+    touched: list[FileRecord] = field(default_factory=list)  # content unchanged, size/mtime refreshed
+    removed: list[str] = field(default_factory=list)  # sources to delete from the index
+
+
+def plan_changes(
+    found: Sequence[FoundFile],
+    roots: Sequence[Path],
+    records: dict[str, FileRecord],
+    collection: "Collection | None",
+    split: SplitConfig,
+    report: IndexReport,
+    *,
+    verify: bool = False,
+) -> Changes:
+    """Compare ``found`` (the files now under ``roots``) with ``records``; count it all in ``report``."""
+    changes = Changes()
+    for f in found:
+        source = str(f.path)
+        record = records.get(source)
+        current = record is not None and not record.dirty and record.file_hash.startswith(f"{LOADER_VERSION}:")
+        if record and current and not verify and (record.size, record.mtime_ns) == (f.size, f.mtime_ns):
+            report.unchanged += len(record.chunk_ids)
+            continue
+        try:
+            data = f.path.read_bytes()
+        except OSError as exc:
+            report.skipped.append(SkippedFile(source, f"cannot read: {exc.strerror}"))
+            continue
+        report.files_read += 1
+        # The loader version is part of the hash: a new loader re-splits every file.
+        file_hash = f"{LOADER_VERSION}:{hashlib.sha256(data).hexdigest()}"
+        if record and not record.dirty and record.file_hash == file_hash:
+            report.unchanged += len(record.chunk_ids)
+            changes.touched.append(FileRecord(source, f.size, f.mtime_ns, file_hash, record.chunk_ids, False))
+            continue
+        try:
+            chunks = load_chunks(f.path, split, data)
+        except UnreadableFile as exc:
+            report.skipped.append(SkippedFile(source, str(exc)))
+            if record:
+                changes.removed.append(source)
+            continue
+        changes.plans.append(plan_file(collection, f, file_hash, chunks, record))
+
+    found_sources = {str(f.path) for f in found}
+    known = set(records)
+    if verify and collection is not None:
+        # Sources the index holds but the records never knew (e.g. written by another machine).
+        known |= indexed_sources(collection)
+    for source in sorted(known):
+        if source not in found_sources and (_under(source, roots) or not os.path.exists(source)):
+            changes.removed.append(source)
+    _count(changes, records, collection, split, report)
+    return changes
+
+
+def _count(
+    changes: Changes, records: dict[str, FileRecord], collection: "Collection | None", split: SplitConfig,
+    report: IndexReport,
+) -> None:
+    for plan in changes.plans:
+        new_only, gone = len(plan.to_add), len(plan.stale)
+        paired = min(new_only, gone)
+        report.updated += paired
+        report.added += new_only - paired
+        report.deleted += gone - paired
+        report.unchanged += len(plan.chunks) - new_only
+        if report.dry_run:
+            from loaders.tokens import count_tokens
+
+            report.tokens_to_embed += sum(count_tokens(c.text, split.encoding) for c in plan.to_add)
+        if plan.to_add or plan.stale or plan.to_update:
+            report.changed_files.append(str(plan.found.path))
+    for source in changes.removed:
+        record = records.get(source)
+        clean = record is not None and not record.dirty
+        report.deleted += len(record.chunk_ids) if clean else _count_source(collection, source)  # type: ignore[union-attr]
+        report.deleted_files.append(source)
+
+
+def plan_file(
+    collection: "Collection | None",
+    found: FoundFile,
+    file_hash: str,
+    chunks: list[Chunk],
+    record: FileRecord | None,
+) -> FilePlan:
+    """Which of ``chunks`` the index lacks, holds with old metadata, or holds but no longer needs."""
+    source = str(found.path)
+    if record is not None and not record.dirty:
+        existing = set(record.chunk_ids)
+    elif collection is not None:
+        # No trustworthy record: ask the index what it really holds.
+        existing = set(collection.get(where={"source": source}, include=[])["ids"])
+    else:
+        existing = set()
+    new_ids = {c.id for c in chunks}
+    to_add = [c for c in chunks if c.id not in existing]
+    kept = [c for c in chunks if c.id in existing]
+    to_update: list[Chunk] = []
+    if kept and collection is not None:
+        current = collection.get(ids=[c.id for c in kept], include=["metadatas"])
+        by_id = dict(zip(current["ids"], current["metadatas"] or []))
+        to_update = [c for c in kept if dict(by_id.get(c.id) or {}) != c.metadata()]
+        # Ids the record knew but the index lost (e.g. a crash): embed them again.
+        to_add += [c for c in kept if c.id not in by_id]
+    return FilePlan(found, file_hash, chunks, existing, to_add, to_update, existing - new_ids)
+
+
+def indexed_sources(collection: "Collection", page: int = 5000) -> set[str]:
+    """Every ``source`` the collection holds chunks of, read a page at a time."""
+    sources: set[str] = set()
+    offset = 0
+    while True:
+        batch = collection.get(include=["metadatas"], limit=page, offset=offset)
+        sources.update(str((m or {}).get("source", "")) for m in batch["metadatas"] or [])
+        if len(batch["ids"]) < page:
+            return sources - {""}
+        offset += page
+
+
+def _count_source(collection: "Collection | None", source: str) -> int:
+    if collection is None:
+        return 0
+    return len(collection.get(where={"source": source}, include=[])["ids"])
+
+
+def _under(source: str, roots: Iterable[Path]) -> bool:
+    return any(source == str(r) or source.startswith(str(r) + os.sep) for r in roots)
