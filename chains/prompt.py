@@ -22,14 +22,10 @@ HUMAN = "Context:\n{context}\n\nQuestion: {question}"
 
 
 def citation_label(metadata: dict) -> str:
-    """``warranty.md:12-15`` or ``manual.pdf p.3``: where a passage came from."""
-    name = Path(str(metadata.get("source", "?"))).name
-    if metadata.get("page") is not None:
-        return f"{name} p.{metadata['page']}"
-    start, end = metadata.get("start_line"), metadata.get("end_line")
-    if start is None:
-        return name
-    return f"{name}:{start}" if start == end or end is None else f"{name}:{start}-{end}"
+    """``warranty.md:12-15`` or ``manual.pdf p.3``: where a passage came from (file name only)."""
+    from loaders.location import location_of
+
+    return location_of(metadata, Path(str(metadata.get("source", "?"))).name)
 
 
 def format_context(documents: Sequence["Document"]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loaders.location import location, location_of
 from loaders.readers import READERS, Section, UnreadableFile, read_file
 from loaders.splitter import Chunk, SplitConfig, split_sections
 from loaders.walk import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, FoundFile, SourceNotFound, walk
@@ -29,6 +30,8 @@ __all__ = [
     "SplitConfig",
     "UnreadableFile",
     "load_chunks",
+    "location",
+    "location_of",
     "read_file",
     "split_sections",
     "walk",

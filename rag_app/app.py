@@ -1,4 +1,4 @@
-"""The runner: the one place that wires loaders → index → retriever → chain → answer.
+"""The app: the one place that wires loaders → index → retriever → chain → answer.
 
 The CLI, the REPL and Python scripts all use :class:`RagApp` the same way::
 
@@ -13,11 +13,11 @@ The CLI, the REPL and Python scripts all use :class:`RagApp` the same way::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence
 
 from rag_app.settings import Settings
-from rag_app.errors import ConfigError, IndexMissing, LLMError, SourceMissing
-from rag_app.results import Answer, Source
+from rag_app.errors import ConfigError, IndexMissing, LLMError
+from rag_app.results import Answer
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from chains.llm import LLM
     from chains.support import SupportChecker
     from rag_app.answer.chain import AnswerSetup, LedgerCallback
+    from rag_app.answer.streaming import StreamingAnswer
     from rag_app.embeddings import Embedder
     from rag_app.store.index import VectorIndex
     from rag_app.store.report import IndexReport, Progress
@@ -166,21 +167,11 @@ class RagApp:
         ``rebuild`` builds a fresh collection with the current settings beside the
         old one and switches queries over only once it is complete.
         """
-        from loaders import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, SourceNotFound, walk
         from rag_app.store.lock import WriterLock
+        from rag_app.store.plan import find_sources
 
         s = self.settings
-        roots = [Path(p) for p in (paths or s.split_list(s.data_paths))]
-        if not roots:
-            raise ConfigError("Nothing to index: pass PATH or set RAG_DATA")
-        include = s.split_list(s.include) or list(DEFAULT_INCLUDE)
-        exclude = list(DEFAULT_EXCLUDE) + s.split_list(s.exclude)
-        unreadable: list[tuple[Path, str]] = []
-        try:
-            found = walk(roots, include, exclude, skipped=unreadable)
-        except SourceNotFound as exc:
-            raise SourceMissing(f"{exc}: check the path you asked to index") from None
-        resolved = [r.expanduser().resolve() for r in roots]
+        found, resolved, unreadable = find_sources(s, paths)
         index = self.vector_index(create=True)
         if dry_run:
             return index.reindex(found, resolved, verify=verify, dry_run=True, unreadable=unreadable)
@@ -276,7 +267,7 @@ class RagApp:
             llm=model,
             chain=chain_type,
             retriever=retriever,
-            checker=self._support_checker(model) if retrieval else None,
+            checker=self.support_checker(model) if retrieval else None,
             measure=meter(self.settings),
             turn=self._turns.get(llm or self.settings.llm) if llm or self._default_llm is None else None,
         )
@@ -346,14 +337,12 @@ class RagApp:
             self._ledger_callback = LedgerCallback(ledger_recorder(self.settings))
         return self._ledger_callback
 
-    def support_checker(self, llm: str | None = None) -> "SupportChecker":
-        """Checks answers of model ``llm`` against their sources (per-sentence citations)."""
-        return self._support_checker(self.llm(llm))
-
-    def _support_checker(self, model: "LLM") -> "SupportChecker":
+    def support_checker(self, llm: "str | LLM | None" = None) -> "SupportChecker":
+        """Checks answers of model ``llm`` (a name, or the model) against their sources."""
+        from chains.llm import LLM
         from rag_app.answer.support import make_checker
 
-        return make_checker(self.settings, self.embedder, model)
+        return make_checker(self.settings, self.embedder, llm if isinstance(llm, LLM) else self.llm(llm))
 
     def condense(self, question: str, history: Sequence[tuple[str, str]], llm: str | None = None) -> str:
         """``question`` rewritten to stand alone, given earlier ``(question, answer)`` turns.
@@ -379,10 +368,7 @@ class RagApp:
         work on what ``reindex`` maintains. Write through :meth:`reindex`, not ``add_documents``:
         the incremental bookkeeping only knows what it indexed itself.
         """
-        try:
-            from langchain_chroma import Chroma
-        except ImportError:
-            raise ConfigError("The VectorStore view needs langchain-chroma: pip install langchain-chroma") from None
+        from langchain_chroma import Chroma
         index = self.vector_index()
         index.collection()  # checks the settings match the index
         return Chroma(client=self.chroma_client(), collection_name=index.physical_name(), embedding_function=self.embedder)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,13 +51,9 @@ class Source:
     @property
     def location(self) -> str:
         """``data/warranty.md:9-11`` or ``manual.pdf p.2``."""
-        if self.page is not None:
-            return f"{self.source} p.{self.page}"
-        if self.start_line is None:
-            return self.source
-        if self.end_line in (None, self.start_line):
-            return f"{self.source}:{self.start_line}"
-        return f"{self.source}:{self.start_line}-{self.end_line}"
+        from loaders.location import location
+
+        return location(self.source, self.start_line, self.end_line, self.page)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"source": self.source}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
+from loaders.location import location
 from rag_app.results import display_path
 
 if TYPE_CHECKING:
@@ -26,8 +27,7 @@ def supporting(support: "Support | None") -> dict[int, tuple[str, str]]:
         if lines and first.page is None:
             start = min(c.start_line for c in lines)  # type: ignore[type-var]
             end = max(c.end_line or c.start_line for c in lines)  # type: ignore[type-var]
-            span = f"{start}" if start == end else f"{start}-{end}"
-            where = f"{display_path(first.source)}:{span}"
+            where = location(display_path(first.source), start, end)
         else:
             where = first.location(display_path)
         texts = list(dict.fromkeys(c.text for c in citations))

@@ -1,4 +1,4 @@
-"""What a reindex must change: per file, the chunks to embed, refresh and delete.
+"""What a reindex must change: the files to read, and per file the chunks to embed, refresh and delete.
 
 Reading and comparing only; nothing here writes. :class:`~rag_app.store.index.VectorIndex`
 then writes what :func:`plan_changes` found.
@@ -13,11 +13,35 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from loaders import LOADER_VERSION, Chunk, FoundFile, SplitConfig, UnreadableFile, load_chunks
+from rag_app.errors import ConfigError, SourceMissing
 from rag_app.store.records import FileRecord
 from rag_app.store.report import IndexReport, SkippedFile
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
+
+    from rag_app.settings import Settings
+
+
+def find_sources(
+    settings: "Settings", paths: Sequence[str | Path] | None = None
+) -> tuple[list[FoundFile], list[Path], list[tuple[Path, str]]]:
+    """The files to index under ``paths`` (default RAG_DATA) with RAG_INCLUDE/RAG_EXCLUDE:
+    ``(found, resolved roots, unreadable entries with the reason)``."""
+    from loaders import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, SourceNotFound, walk
+
+    s = settings
+    roots = [Path(p) for p in (paths or s.split_list(s.data_paths))]
+    if not roots:
+        raise ConfigError("Nothing to index: pass PATH or set RAG_DATA")
+    include = s.split_list(s.include) or list(DEFAULT_INCLUDE)
+    exclude = list(DEFAULT_EXCLUDE) + s.split_list(s.exclude)
+    unreadable: list[tuple[Path, str]] = []
+    try:
+        found = walk(roots, include, exclude, skipped=unreadable)
+    except SourceNotFound as exc:
+        raise SourceMissing(f"{exc}: check the path you asked to index") from None
+    return found, [r.expanduser().resolve() for r in roots], unreadable
 
 
 @dataclass

@@ -1,0 +1,138 @@
+"""The evidence a sentence has in the passages: their sentences with line spans, and word overlap."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from chains.support.result import Citation
+from chains.text import STOPWORDS, content_words, sentence_spans, stem
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+MARKER = re.compile(r"[ \t]*\[(?:\d+(?:\s*[,;\-–]\s*\d+)*|\?|unsupported)\]")
+PREAMBLE = re.compile(
+    r"^\s*(?:the\s+)?(?:short\s+)?answer(?:\s+to\s+(?:this|the|your)\s+question)?\s*(?:is\s*:?|:)\s*", re.I
+)
+#: A list marker ("1.", "2)", "-", "a.") says nothing: it is neither supported nor not.
+LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,3}[.)]|[-*•]|\(?[a-zA-Z][.)])\s*")
+ABSTAIN = re.compile(
+    r"^\W*(?:i\s+(?:don'?t|do\s+not|cannot|can'?t)\s+(?:know|answer|find|tell)"
+    r"|(?:the\s+)?(?:documents?|context|passages?|sources?)\s+(?:do|does)\s+not\s+(?:say|contain|mention|answer))",
+    re.I,
+)
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*")
+NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+OPENERS = frozenset("yes no however also although according based overall thus therefore in on".split())
+
+
+
+
+def strip_markers(text: str) -> str:
+    """The text without ``[1]``, ``[2, 3]``, ``[?]`` or ``[unsupported]`` markers."""
+    return MARKER.sub("", text)
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers in ``text``, normalised (``1,000`` → ``1000``); number words up to twenty count."""
+    found = {m.group(0).replace(",", "").rstrip(".") for m in NUMBER.finditer(text)}
+    found.update(NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS)
+    return found
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words that are not a sentence's first word, and acronyms; stemmed, lower case."""
+    found = set()
+    for i, match in enumerate(TOKEN.finditer(text)):
+        word = re.sub(r"['’]s$", "", match.group(0)).strip("-'’")
+        lower = word.lower()
+        if len(word) < 2 or lower in STOPWORDS or lower in OPENERS:
+            continue
+        acronym = word.isupper() and len(word) >= 2
+        if acronym or (word[0].isupper() and i > 0):
+            found.add(stem(lower))
+    return found
+
+
+def word_stems(text: str) -> set[str]:
+    return {stem(re.sub(r"['’]s$", "", m.group(0)).lower()) for m in TOKEN.finditer(text)}
+
+
+@dataclass
+class Span:
+    passage: int
+    text: str
+    words: set[str]
+    critical: set[str]
+    citation: Citation
+
+
+@dataclass
+class Claim:
+    text: str  # as shown
+    probe: str  # what is embedded
+    words: set[str]
+    critical: set[str]
+    #: Words the question already had: restating them is not evidence of an answer.
+    restated: set[str]
+    #: A short answer ("Melbourne.") is judged with its question: these words should be near it.
+    asked: set[str]
+
+
+def passage_spans(documents: Sequence["Document"]) -> list[Span]:
+    """Every sentence of the passages, with its own line span (chunk start line + newlines)."""
+    spans = []
+    for number, doc in enumerate(documents, 1):
+        text, meta = doc.page_content, doc.metadata
+        first, last = meta.get("start_line"), meta.get("end_line")
+        for start, end in sentence_spans(text):
+            piece = " ".join(text[start:end].split())
+            if not piece:
+                continue
+            lines: tuple[int | None, int | None] = (None, None)
+            if first is not None:
+                a = int(first) + text.count("\n", 0, start)
+                b = a + text.count("\n", start, end)
+                if last is not None:
+                    a, b = min(a, int(last)), min(b, int(last))
+                lines = (a, b)
+            citation = Citation(
+                number, str(meta.get("source", "")), piece, 0.0, lines[0], lines[1], meta.get("page")
+            )
+            spans.append(Span(number, piece, set(content_words(piece)), numbers(piece) | word_stems(piece), citation))
+    return spans
+
+
+def lexical(claim: Claim, span: Span) -> tuple[float, float]:
+    """(weighted share of the claim's words in ``span``, share of its numbers/names absent from it)."""
+    found = span.critical | span.words
+    total = hits = 0.0
+    for word in claim.words | claim.critical:
+        weight = 2.0 if word in claim.critical else 0.5 if word in claim.restated else 1.0
+        total += weight
+        hits += weight * (word in (found if word in claim.critical else span.words))
+    coverage = hits / total if total else 0.0
+    if claim.asked:
+        coverage = 0.5 * coverage + 0.5 * len(claim.asked & span.words) / len(claim.asked)
+    absent = len(claim.critical - found) / len(claim.critical) if claim.critical else 0.0
+    return coverage, absent
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+def squash(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
