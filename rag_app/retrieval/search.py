@@ -227,7 +227,7 @@ class Searcher:
         """BM25 over the distinct texts (sparse weights built once per generation), expanded to chunks."""
         import numpy as np
 
-        from rag_app.store.search_side import terms
+        from rag_app.store.bm25 import terms
 
         view = self.view(physical)
         store = self.index.records.chunks

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from rag_app.store.bm25 import bm25_weights, terms
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,9 +92,6 @@ CREATE TABLE IF NOT EXISTS aliases (
 );
 """
 
-_TERM = re.compile(r"[^\W_]+")
-
-
 @dataclass(frozen=True)
 class ChunkRow:
     """One chunk as the search side stores it; ``vector`` only for a text not stored yet."""
@@ -109,33 +107,6 @@ class ChunkRow:
 def text_hash(text: str) -> str:
     """The chunk content hash (as :func:`loaders.splitter.content_hash`)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def query_terms(text: str) -> list[str]:
-    """The words of a question BM25 ranks by: lower-cased, stop words dropped, each once (unstemmed)."""
-    from chains.text import STOPWORDS
-
-    seen: dict[str, None] = {}
-    for word in _TERM.findall(text.lower()):
-        if word not in STOPWORDS:
-            seen.setdefault(word, None)
-    return list(seen)
-
-
-_stemmer: Any = None
-
-
-def terms(text: str) -> list[str]:
-    """BM25 terms of ``text``: lower-cased words, stop words dropped, Snowball-stemmed (English)."""
-    global _stemmer
-    from chains.text import STOPWORDS
-
-    if _stemmer is None:
-        import Stemmer
-
-        _stemmer = Stemmer.Stemmer("english")
-    words = [w for w in _TERM.findall(text.lower()) if w not in STOPWORDS]
-    return _stemmer.stemWords(words) if words else []
 
 
 def _blob(vector: Sequence[float]) -> bytes:
@@ -364,9 +335,6 @@ class ChunkStore:
         Lucene's BM25 over the distinct texts: idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
         weight = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avglen)).
         """
-        import numpy as np
-        from scipy.sparse import csr_matrix
-
         columns, blobs = [], []
         for content_hash, blob in self._db.execute(
             "SELECT content_hash, terms FROM texts WHERE collection = ?", (collection,)
@@ -374,23 +342,7 @@ class ChunkStore:
             if content_hash in row:
                 columns.append(row[content_hash])
                 blobs.append(blob)
-        n = len(row)
-        if not blobs:
-            return csr_matrix((1, max(n, 1)), dtype=np.float32)
-        sizes = np.fromiter((len(b) // 8 for b in blobs), dtype=np.int64, count=len(blobs))
-        pairs = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(-1, 2)
-        term_ids = pairs[:, 0].astype(np.int64)
-        tf = pairs[:, 1].astype(np.float32)
-        doc = np.repeat(np.asarray(columns, dtype=np.int64), sizes)
-        lengths = np.zeros(n, dtype=np.float32)
-        np.add.at(lengths, doc, tf)
-        avg = float(lengths[lengths > 0].mean()) if (lengths > 0).any() else 1.0
-        vocab = int(term_ids.max()) + 1
-        df = np.bincount(term_ids, minlength=vocab).astype(np.float32)
-        docs = float(len(blobs))
-        idf = np.log1p((docs - df + 0.5) / (df + 0.5))
-        weight = idf[term_ids] * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[doc] / avg))
-        return csr_matrix((weight.astype(np.float32), (term_ids, doc)), shape=(vocab, n))
+        return bm25_weights(columns, blobs, len(row), k1, b)
 
     def term_ids(self, words: Sequence[str]) -> list[int]:
         """Vocabulary ids of the (stemmed) ``words`` that any text has."""
