@@ -221,7 +221,7 @@ def assemble(m: "Measurement", *, qa: str, corpus: str, seed: int, train: bool, 
     Every answer is also written to ``<eval dir>/advise-results.jsonl``.
     """
     from rag_app.tuning.advise_measure import decide, rows
-    from rag_app.measure.evaluate import write_jsonl
+    from rag_app.jsonl import write_jsonl
 
     table = rows(m, queries_per_day)
     results = None

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
     from rag_app.settings import Settings
-    from rag_app.measure.evaluate import QAItem
+    from rag_app.measure.qa_sets import QAItem
 
 #: Example kinds :func:`knowledge_examples` can build.
 KINDS = ("qa", "grounded")
