@@ -44,7 +44,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from rag_app import RagApp, Settings
-    from rag_app.tuning.finetune import FinetuneConfig, file_hash, finetune
+    from rag_app.tuning.finetune import FinetuneConfig, finetune
+    from rag_app.tuning.finetune_examples import file_hash
 
     work = Path(args.work)
     data = ROOT / "finetune" / "northwind_style.jsonl"

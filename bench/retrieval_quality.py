@@ -3,7 +3,7 @@
 Each corpus is indexed with ``RagApp.reindex`` (MiniLM on ONNX Runtime, one index per
 precision); every question is embedded once and ranked by every method; a retrieved chunk
 is relevant as in ``rag-app eval`` (gold source file and overlap with the reference
-passage, :func:`rag_app.measure.evaluate.relevance`). Prints hit@k and MRR@k per method and set.
+passage, :func:`rag_app.measure.scoring.relevance`). Prints hit@k and MRR@k per method and set.
 
 - fusion grid: weighted score fusion with alpha in ``--alphas`` (weight of the min-max
   normalised cosine) and RRF with k in ``--rrf``; tune on one set, confirm on the other;
@@ -39,7 +39,7 @@ def ranked_documents(app: Any, physical: str, ids: list[str]) -> list[Any]:
 
 def score(items: list[Any], rankings: list[list[Any]], k: int) -> tuple[float, float]:
     from rag_app.measure import metrics
-    from rag_app.measure.evaluate import relevance
+    from rag_app.measure.scoring import relevance
 
     hits, rr = [], []
     for item, documents in zip(items, rankings):
@@ -51,7 +51,7 @@ def score(items: list[Any], rankings: list[list[Any]], k: int) -> tuple[float, f
 
 def evaluate_set(name: str, precision: str, args: argparse.Namespace, tmp: Path) -> dict[str, tuple[float, float]]:
     from rag_app import RagApp, Settings
-    from rag_app.measure.evaluate import load_qa
+    from rag_app.measure.qa_sets import load_qa
     from rag_app.retrieval.search import RetrievalOptions, fuse
 
     items = load_qa(EVALDATA / name / "qa.jsonl")

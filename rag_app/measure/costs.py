@@ -10,12 +10,12 @@ queries, and an estimate from the index (``k`` average chunks) when not.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag_app.errors import ConfigError
+from rag_app.jsonl import read_jsonl
 from rag_app.measure.usage import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, PriceTable
 
 if TYPE_CHECKING:
@@ -81,27 +81,18 @@ def _examples_tokens(path: Path) -> tuple[int, int, float]:
     """
     from loaders.tokens import count_tokens
 
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"Cannot read fine-tuning examples {path}: {exc.strerror}") from None
+    expected = '{"messages": [...]}, prompt/completion or question/answer'
     examples = tokens = 0
     question_tokens = 0
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise ConfigError(f"{path}:{number}: not JSON (expected {{\"messages\": [...]}} or question/answer)") from None
-        if isinstance(record, dict) and isinstance(record.get("messages"), list):
+    for number, record in read_jsonl(path, what="fine-tuning examples", expected=expected):
+        if isinstance(record.get("messages"), list):
             texts = [str(m.get("content") or "") for m in record["messages"] if isinstance(m, dict)]
             asked = next((str(m.get("content") or "") for m in record["messages"] if isinstance(m, dict) and m.get("role") == "user"), "")
-        elif isinstance(record, dict) and ("prompt" in record or "question" in record):
+        elif "prompt" in record or "question" in record:
             asked = str(record.get("prompt", record.get("question")) or "")
             texts = [asked, str(record.get("completion", record.get("answer")) or "")]
         else:
-            raise ConfigError(f"{path}:{number}: expected {{\"messages\": [...]}}, prompt/completion or question/answer")
+            raise ConfigError(f"{path}:{number}: expected {expected}")
         examples += 1
         tokens += sum(count_tokens(t, "o200k_base") + TOKENS_PER_MESSAGE for t in texts) + TOKENS_PER_REPLY
         question_tokens += count_tokens(asked, "o200k_base")

@@ -27,7 +27,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rag_app.measure import metrics
-from rag_app.measure.evaluate import EvalConfig, Evaluator, QAItem, score_answer
+from rag_app.measure.eval_config import EvalConfig
+from rag_app.measure.evaluate import Evaluator
+from rag_app.measure.qa_sets import QAItem
+from rag_app.measure.scoring import score_answer
 
 _NUMBER = re.compile(r"\d+")
 _FALLBACK_NAMES = ["Quillon Marsh", "Verrity Oakes", "Tamsin Vale", "Orrin Castellane"]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from rag_app.measure.report_html import page, svg_chart
 
 if TYPE_CHECKING:
-    from rag_app.tuning.advise_measure import Measurement
+    from rag_app.tuning.advise_setups import Measurement
 
 DAY = 86400.0
 
@@ -220,8 +220,8 @@ def assemble(m: "Measurement", *, qa: str, corpus: str, seed: int, train: bool, 
 
     Every answer is also written to ``<eval dir>/advise-results.jsonl``.
     """
-    from rag_app.tuning.advise_measure import decide, rows
-    from rag_app.measure.evaluate import write_jsonl
+    from rag_app.tuning.advise_decision import decide, rows
+    from rag_app.jsonl import write_jsonl
 
     table = rows(m, queries_per_day)
     results = None

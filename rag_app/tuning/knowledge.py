@@ -25,9 +25,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from rag_app.jsonl import write_jsonl
+
 if TYPE_CHECKING:
     from rag_app.settings import Settings
-    from rag_app.measure.evaluate import QAItem
+    from rag_app.measure.qa_sets import QAItem
 
 #: Example kinds :func:`knowledge_examples` can build.
 KINDS = ("qa", "grounded")
@@ -69,8 +71,8 @@ def knowledge_examples(items: Sequence["QAItem"], kinds: Sequence[str] = DEFAULT
 
 
 def write_examples(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    """``rows`` as a JSONL training file at ``path``; returns ``path``."""
+    write_jsonl(path, rows)
     return path
 
 

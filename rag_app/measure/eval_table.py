@@ -1,0 +1,77 @@
+"""The comparison table of ``rag-app eval``: one summary per configuration, printed as text."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from rag_app.measure import metrics
+
+if TYPE_CHECKING:
+    from rag_app.measure.eval_config import EvalConfig
+
+
+def summarize(rows: Sequence[dict[str, Any]], config: EvalConfig) -> dict[str, Any]:
+    """One line of the comparison table."""
+    def avg(key: str) -> float | None:
+        return metrics.mean(r.get(key) for r in rows if r.get(key) is not None)
+
+    def pct(stage: str, q: float) -> float | None:
+        timings = [r["timings_ms"] for r in rows if "timings_ms" in r]
+        values = [t["retrieve"] + t["generate"] if stage == "total" else t[stage] for t in timings]
+        return round(metrics.percentile(values, q), 2) if values else None
+
+    usages = [r["usage"] for r in rows if r.get("usage")]
+    costs = [u.get("cost") for u in usages]
+    summary: dict[str, Any] = {
+        "config": config.label,
+        "questions": len(rows),
+        "errors": sum(1 for r in rows if r.get("error")),
+        "hit": avg("hit"), "source_hit": avg("source_hit"), "mrr": avg("rr"), "ndcg": avg("ndcg"),
+        "em": avg("em"), "f1": avg("f1"), "contains": avg("contains"), "key_recall": avg("key_recall"),
+        "key_precision": avg("key_precision"),
+        "accuracy": metrics.mean(float(r["correct"]) for r in rows if r.get("correct") is not None),
+        "judge_correct": avg("judge_correct"), "judge_faithful": avg("judge_faithful"),
+        "k": config.query.get("k"),
+        "llm": next((r["llm"] for r in rows if r.get("llm")), config.query.get("llm")),
+    }
+    for stage in ("retrieve", "generate", "total"):
+        summary[f"{stage}_p50_ms"] = pct(stage, 50)
+        summary[f"{stage}_p95_ms"] = pct(stage, 95)
+    for key in ("prompt_tokens", "context_tokens", "completion_tokens"):
+        summary[f"{key}_mean"] = metrics.mean(u.get(key) for u in usages)
+    summary["cost_per_query"] = None if not costs or any(c is None for c in costs) else sum(costs) / len(costs)
+    return summary
+
+
+# --- text ------------------------------------------------------------------------------
+
+_COLUMNS = [
+    ("config", "config", "{}"), ("n", "questions", "{}"), ("hit@k", "hit", "{:.3f}"), ("src@k", "source_hit", "{:.3f}"),
+    ("MRR", "mrr", "{:.3f}"), ("nDCG", "ndcg", "{:.3f}"), ("EM", "em", "{:.3f}"), ("F1", "f1", "{:.3f}"),
+    ("contain", "contains", "{:.3f}"), ("keyrec", "key_recall", "{:.3f}"), ("keyprec", "key_precision", "{:.3f}"), ("acc", "accuracy", "{:.3f}"),
+    ("judge", "judge_correct", "{:.3f}"), ("ret p50/p95 ms", ("retrieve_p50_ms", "retrieve_p95_ms"), "{:.0f}/{:.0f}"),
+    ("gen p50/p95 ms", ("generate_p50_ms", "generate_p95_ms"), "{:.0f}/{:.0f}"),
+    ("tok/q", "prompt_tokens_mean", "{:.0f}"), ("$/query", "cost_per_query", "{:.6f}"),
+]
+
+
+def _cell(summary: dict[str, Any], key: Any, fmt: str) -> str:
+    if summary.get("skipped"):
+        return summary["config"] if key == "config" else "skipped" if key == "questions" else "-"
+    values = [summary.get(k) for k in key] if isinstance(key, tuple) else [summary.get(key)]
+    if any(v is None for v in values):
+        return "-"
+    return fmt.format(*values)
+
+
+def table(summaries: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table; columns no config has a value for are left out."""
+    columns = [c for c in _COLUMNS if c[1] == "config" or any(_cell(s, c[1], c[2]) not in {"-", "skipped"} for s in summaries)]
+    if not any(not s.get("skipped") for s in summaries):
+        columns = _COLUMNS[:2]
+    cells = [[head for head, _, _ in columns]] + [[_cell(s, key, fmt) for _, key, fmt in columns] for s in summaries]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    notes = [f"{s['config']}: skipped, {s['skipped']}" for s in summaries if s.get("skipped")]
+    return "\n".join(lines + notes)
