@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     from rag_app.cli import serve as serve_cli
 
     serve_cli.add_parser(sub)
-    from rag_app.tuning import advise, finetune
+    from rag_app.cli import advise, finetune
 
     finetune.add_parser(sub)
     advise.add_parser(sub)
@@ -207,13 +207,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from rag_app.tuning.finetune import cmd_finetune as run
+    from rag_app.cli.finetune import cmd_finetune as run
 
     return run(args)
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
-    from rag_app.tuning.advise import cmd_advise as run
+    from rag_app.cli.advise import cmd_advise as run
 
     return run(args)
 

@@ -16,7 +16,6 @@ tokens, with the date they were taken), merged with the user's file named by
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path

@@ -178,7 +178,6 @@ def _measure_setup(evaluator: MeteredEvaluator, setup: Setup, config: EvalConfig
         evaluator.meter.close()
         evaluator.meter = None
     before = [r for r in rows if r["phase"] == "before"]
-    after = [r for r in rows if r["phase"] == "after"]
     edited_before = [float(bool(r.get("correct"))) for r in before if r["change"] == "edited"]
     summary = summarize(before, config)
     summary.update(

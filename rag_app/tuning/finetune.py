@@ -7,7 +7,7 @@ tokenizer's chat template, or ``User:/Assistant:``), the same object the
 Training is the Hugging Face ``Trainer``; ``lora=True`` trains a LoRA adapter
 (peft) that is merged into the weights or kept as an adapter. The run is a
 sequence of named steps (:func:`finetune`); the model card is
-:mod:`rag_app.tuning.model_card`, the command line :mod:`rag_app.tuning.finetune_cli`.
+:mod:`rag_app.tuning.model_card`, the command line :mod:`rag_app.cli.finetune`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rag_app.errors import EXIT_INTERRUPTED, ConfigError, RagError
-from rag_app.tuning.finetune_cli import add_parser, cmd_finetune
 from rag_app.tuning.finetune_examples import Example, encode, file_hash, load_examples
 from rag_app.tuning.model_card import build_card, write_card
 from rag_app.tuning.trainer_progress import TrainerProgress, ctrl_c_saves
@@ -31,7 +30,7 @@ from rag_app.tuning.trainer_progress import TrainerProgress, ctrl_c_saves
 # Importers of the names that moved out (tests, bench, ``rag_app.cli.main``) still find them here.
 __all__ = [
     "CHECKPOINTS", "RUN_FILE", "Example", "FinetuneConfig", "FinetuneInterrupted", "FinetuneResult",
-    "add_parser", "cmd_finetune", "encode", "file_hash", "finetune", "load_examples",
+    "encode", "file_hash", "finetune", "load_examples",
 ]
 
 CHECKPOINTS = "checkpoints"
