@@ -32,9 +32,16 @@ def vector(text: str, dimension: int = 16) -> list[float]:
     return out if any(out) else [1.0] + [0.0] * (dimension - 1)
 
 
+#: The token counts a chat completion reports unless the test asks for others.
+USAGE = {"prompt_tokens": 1, "completion_tokens": 1}
+
+
 class StubServer:
-    def __init__(self, completion: str = "Stub answer [1].") -> None:
+    """``completion``: what every chat answers; ``usage``: the token counts a (non-streamed) chat reports."""
+
+    def __init__(self, completion: str = "Stub answer [1].", usage: dict[str, int] | None = None) -> None:
         self.completion = completion
+        self.usage = dict(usage or USAGE)
         self.plan: list[Reply] = []
         self.requests: list[tuple[str, str, dict[str, Any]]] = []  # (method, path, json body)
         self._lock = threading.Lock()
@@ -112,7 +119,7 @@ class StubServer:
             h._json(200, {
                 "id": "c1", "object": "chat.completion", "created": 0, "model": body.get("model", "m"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": self.completion}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                "usage": {**self.usage, "total_tokens": sum(self.usage.values())},
             })
         elif path.endswith("/embeddings"):
             inputs = body.get("input") or []

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from conftest import DATA, ROOT, free_port
-
-_SEALED = ("RAG_", "OPENAI_", "CHROMA_", "AZURE_OPENAI", "OLLAMA_")
+from helpers import DATA, free_port, sealed_environ, stop_process, wait_until_up
 
 
 def child_env(base: Path, **extra: str) -> dict[str, str]:
-    """The environment of a child process: sealed like the tests, running this tree's code."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SEALED)}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    env["HOME"] = str(base / "home")
-    env.setdefault("TIKTOKEN_CACHE_DIR", str(base / "tiktoken"))
-    env.update(extra)
-    return env
+    """The environment of a child process: sealed like the tests, running this tree's code, HOME in ``base``."""
+    return sealed_environ(base / "home", **extra)
 
 
 @dataclass
@@ -43,14 +34,7 @@ class Server:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, timeout=60)
 
 
 def build_index(base: Path, embeddings: str = "minilm") -> tuple[Path, dict[str, str]]:
@@ -81,14 +65,12 @@ def start_server(work: Path, env: dict[str, str], *argv: str, key: str | None = 
             cwd=work, env=env, stdout=sink, stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log, work, env, key)
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def healthy() -> bool:
         try:
-            if httpx.get(f"{server.url}/health", headers=server.headers(), timeout=2).status_code == 200:
-                return server
+            return httpx.get(f"{server.url}/health", headers=server.headers(), timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            raise AssertionError(f"rag-app serve did not start:\n{server.output()[-3000:]}")
-        time.sleep(0.2)
+            return False
+
+    wait_until_up(healthy, process, log, "rag-app serve", timeout)
+    return server

@@ -7,15 +7,11 @@ OpenAI chat-completions protocol, not a patched client.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from loaders.tokens import count_tokens
-from rag_app.cli.main import main
 from rag_app.errors import ConfigError
 from rag_app.measure.ledger import Ledger, summarize
 from rag_app.measure.usage import PriceTable
@@ -23,37 +19,10 @@ from rag_app.measure.usage import PriceTable
 REPORTED = {"prompt_tokens": 400, "completion_tokens": 10}
 
 
-class _ChatServer(BaseHTTPRequestHandler):
-    reply = "yes, it lasts 10 years"
-
-    def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length", 0))
-        request = json.loads(self.rfile.read(length))
-        body = json.dumps(
-            {
-                "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": request["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply}, "finish_reason": "stop"}],
-                "usage": {**REPORTED, "total_tokens": sum(REPORTED.values())},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def chat_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+def chat_server(stub_server) -> str:
+    """An OpenAI-compatible chat endpoint that reports its own token usage; its base URL (…/v1)."""
+    return f"{stub_server(completion='yes, it lasts 10 years', usage=REPORTED).url}/v1"
 
 
 @pytest.fixture
@@ -123,7 +92,7 @@ def test_provider_usage_is_recorded_with_the_estimate_error(make_app, corpus: Pa
     assert row["backend"] == "openai:tiny-model" and row["cost"] == pytest.approx(usage["cost"])
 
 
-def test_stats_summarises_per_day_and_backend(tmp_path: Path, monkeypatch, capsys):
+def test_stats_summarises_per_day_and_backend(env: Path, tmp_path: Path, monkeypatch, cli):
     from rag_app.results import Answer
     from rag_app.measure.usage import Usage
 
@@ -140,18 +109,15 @@ def test_stats_summarises_per_day_and_backend(tmp_path: Path, monkeypatch, capsy
     assert by_backend["openai:tiny-model"]["cost_total"] == 0.5 and by_backend["openai:tiny-model"]["unpriced"] == 1
     assert by_backend["openai:tiny-model"]["total_p95_ms"] == pytest.approx(10 + 100 + 0.95 * 200)
 
-    monkeypatch.setenv("RAG_PERSIST_DIR", str(tmp_path / "index"))
-    assert main(["stats", "--json"]) == 0
-    per_day = json.loads(capsys.readouterr().out)
+    per_day = cli.json("stats", "--json")  # the env fixture's index: tmp_path / "index"
     assert [(g["backend"], g["queries"]) for g in per_day] == [("extractive", 2), ("openai:tiny-model", 1), ("openai:tiny-model", 1)]
-    assert main(["stats"]) == 0
-    text = capsys.readouterr().out
+    text = cli("stats", code=0).out
     assert "extractive" in text and "total: 4 queries, $0.500000" in text and "(+1 unpriced)" in text
     monkeypatch.setenv("RAG_PERSIST_DIR", str(tmp_path / "empty"))
-    assert main(["stats"]) == 0 and "No queries recorded" in capsys.readouterr().out
+    assert "No queries recorded" in cli("stats", code=0).out
 
 
-def test_cost_estimates_embedding_queries_and_finetuning(make_app, corpus: Path, price_file: Path, tmp_path: Path, monkeypatch, capsys):
+def test_cost_estimates_embedding_queries_and_finetuning(make_app, corpus: Path, price_file: Path, tmp_path: Path, monkeypatch, cli):
     app = make_app(llm="extractive")
     app.reindex([corpus])
     documents = app.vector_index().collection().get(include=["documents"])["documents"]
@@ -173,9 +139,7 @@ def test_cost_estimates_embedding_queries_and_finetuning(make_app, corpus: Path,
     monkeypatch.setenv("RAG_PERSIST_DIR", app.settings.persist_dir)
     monkeypatch.setenv("RAG_EMBEDDINGS", "fake")
     monkeypatch.setenv("RAG_PRICES", str(price_file))
-    code = main(["cost", "--json", "--queries-per-day", "100", "--finetune-examples", str(examples), "--epochs", "2"])
-    assert code == 0
-    result = json.loads(capsys.readouterr().out)
+    result = cli.json("cost", "--json", "--queries-per-day", "100", "--finetune-examples", str(examples), "--epochs", "2")
     assert result["corpus"] == {"chunks": len(documents), "tokens": corpus_tokens}
     embedding = {row["model"]: row["cost"] for row in result["embedding"]}
     assert embedding["emb-x"] == pytest.approx(corpus_tokens / 1e6)
@@ -189,20 +153,17 @@ def test_cost_estimates_embedding_queries_and_finetuning(make_app, corpus: Path,
     run = next(r for r in ft["runs"] if r["model"] == "tiny-model")
     assert run["training_cost"] == pytest.approx(sum(per_example) * 2 * 10.0 / 1e6)
 
-    assert main(["cost"]) == 0
-    text = capsys.readouterr().out
+    text = cli("cost", code=0).out
     assert "One-time embedding cost" in text and "emb-x" in text and "Fine-tuning" not in text
 
 
-def test_eval_asks_an_llm_judge_over_http(corpus: Path, chat_server: str, tmp_path: Path, monkeypatch, capsys):
+def test_eval_asks_an_llm_judge_over_http(corpus: Path, chat_server: str, tmp_path: Path, monkeypatch, cli):
     monkeypatch.setenv("RAG_EMBEDDINGS", "fake")
     monkeypatch.setenv("OPENAI_BASE_URL", chat_server)
     qa = tmp_path / "qa.jsonl"
     qa.write_text(json.dumps({"id": "w", "question": "How long is the warranty on an aluminium frame?", "answer": "10 years",
                               "sources": ["warranty.md"], "contexts": []}) + "\n")
-    code = main(["eval", str(qa), "--corpus", str(corpus), "--llm", "extractive", "--judge", "openai:tiny-model", "--json"])
-    assert code == 0
-    summary = json.loads(capsys.readouterr().out)["configs"][0]
+    summary = cli.json("eval", str(qa), "--corpus", str(corpus), "--llm", "extractive", "--judge", "openai:tiny-model", "--json")["configs"][0]
     assert summary["judge_correct"] == 1.0 and summary["judge_faithful"] == 1.0
     assert summary["cost_per_query"] == 0.0  # the judge's tokens are not the answer's
 
@@ -221,12 +182,8 @@ def test_local_backend_counts_with_its_own_tokenizer(make_app, corpus: Path):
     assert answer.usage["prompt_tokens"] > answer.usage["context_tokens"] > 0
 
 
-def test_query_json_reports_usage(corpus: Path, tmp_path: Path, monkeypatch, capsys):
-    monkeypatch.setenv("RAG_PERSIST_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("RAG_EMBEDDINGS", "fake")
-    assert main(["reindex", str(corpus)]) == 0
-    capsys.readouterr()
-    assert main(["query", "What does error code E01 mean?", "--llm", "extractive", "--json"]) == 0
-    usage = json.loads(capsys.readouterr().out)["usage"]
+def test_query_json_reports_usage(env: Path, corpus: Path, tmp_path: Path, cli):
+    cli("reindex", str(corpus), code=0)
+    usage = cli.json("query", "What does error code E01 mean?", "--llm", "extractive", "--json")["usage"]
     assert usage["cost"] == 0.0 and usage["prompt_tokens"] > usage["context_tokens"] > 0
     assert len(Ledger(tmp_path / "index" / "ledger.sqlite3").rows()) == 1

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from rag_app.tuning.advise import CRITERIA, advise, interview
-from rag_app.cli.main import main
 from rag_app.errors import ConfigError
 
 
@@ -55,13 +53,11 @@ def test_interview_asks_what_flags_left_open():
     assert not any(line.startswith("How often does the data change") for line in said)
 
 
-def test_cli_flags_and_json(capsys: pytest.CaptureFixture[str]):
-    assert main(["advise", "--need", "both", "--attribution", "yes", "--no-input", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+def test_cli_flags_and_json(cli):
+    out = cli.json("advise", "--need", "both", "--attribution", "yes", "--no-input", "--json")
     assert out["recommendation"] == "hybrid"
     assert {r["criterion"] for r in out["reasons"]} == {"need", "attribution"}
-    assert main(["advise", "--need", "knowledge", "--no-input"]) == 0
-    text = capsys.readouterr().out
+    text = cli("advise", "--need", "knowledge", "--no-input", code=0).out
     assert text.startswith("Recommendation: RAG") and "need=knowledge" in text and "rag-app reindex" in text
 
 

@@ -101,33 +101,27 @@ def test_near_ties_go_to_the_faster_setup():
         decide([{"setup": "rag", "accuracy": None}])
 
 
-def test_without_train_a_missing_model_is_a_one_line_error(qa_set, capsys: pytest.CaptureFixture[str]):  # noqa: F811
-    from rag_app.cli.main import main
-
+def test_without_train_a_missing_model_is_a_one_line_error(qa_set, cli):  # noqa: F811
     qa, corpus = qa_set
-    assert main(["advise", "--measure", "--qa", str(qa), "--corpus", str(corpus), "--no-input", "--model", "nope"]) == 4
-    assert capsys.readouterr().err.strip() == \
+    missing = cli("advise", "--measure", "--qa", str(qa), "--corpus", str(corpus), "--no-input", "--model", "nope", code=4)
+    assert missing.err.strip() == \
         "error: Model directory nope not found: pass --train to fine-tune one, or --model DIR"
-    assert main(["advise", "--measure", "--qa", str(qa), "--corpus", str(corpus), "--no-input", "--retrain",
-                 "--train"]) == 4
-    assert "--retrain needs --train and --dynamic" in capsys.readouterr().err
+    retrain = cli("advise", "--measure", "--qa", str(qa), "--corpus", str(corpus), "--no-input", "--retrain",
+                  "--train", code=4)
+    assert "--retrain needs --train and --dynamic" in retrain.err
 
 
 def test_the_whole_command_trains_measures_and_reports(qa_set, tiny_base: Path, tmp_path: Path,  # noqa: F811
-                                                       capsys: pytest.CaptureFixture[str],
-                                                       monkeypatch: pytest.MonkeyPatch):
+                                                       cli, monkeypatch: pytest.MonkeyPatch):
     """`advise --measure --train --dynamic`: a real Trainer run (tiny model), real Chroma, JSON and HTML."""
-    from rag_app.cli.main import main
-
     qa, corpus = qa_set
     monkeypatch.setenv("RAG_LOCAL_COST_PER_HOUR", "3.6")  # $0.001 a second: costs become checkable
     monkeypatch.setenv("RAG_MAX_TOKENS", "8")
     monkeypatch.setenv("RAG_N_CTX", "256")  # the tiny model's window
     html = tmp_path / "report.html"
-    code = main(["advise", "--measure", "--no-input", "--qa", str(qa), "--corpus", str(corpus), "--train",
-                 "--base", str(tiny_base), "--train-minutes", "0.5", "--train-output", str(tmp_path / "model"),
-                 "--dynamic", "--retrain", "--sample", "4", "--config", "fake", "--json", "--out", str(html)])
-    out, err = capsys.readouterr()
+    code, out, err = cli("advise", "--measure", "--no-input", "--qa", str(qa), "--corpus", str(corpus), "--train",
+                         "--base", str(tiny_base), "--train-minutes", "0.5", "--train-output", str(tmp_path / "model"),
+                         "--dynamic", "--retrain", "--sample", "4", "--config", "fake", "--json", "--out", str(html))
     assert code == 0, err
     report = json.loads(out)
     assert {"rows", "recommendation", "reasons"} <= set(report)

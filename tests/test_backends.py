@@ -12,19 +12,17 @@ from pathlib import Path
 import pytest
 
 from chains import MissingDependency, available_llms, create_llm
-from conftest import ROOT, free_port
+from helpers import ROOT, bare_environ, free_port
 from http_stub import Reply, StubServer
 from rag_app import LLMError
-from rag_app.cli.main import main
 
 #: Every backend the README documents, and the extra that installs it.
 DOCUMENTED = {"local": None, "extractive": None, "openai": "openai", "azure": "openai", "ollama": "ollama", "hf": "hf", "fake": None}
 
 
 @pytest.fixture
-def stub():
-    with StubServer() as server:
-        yield server
+def stub(stub_server) -> StubServer:
+    return stub_server()
 
 
 
@@ -110,7 +108,7 @@ def test_entry_point_plugins_register_an_llm_and_embeddings(tmp_path: Path, corp
         f"assert main(['reindex', {str(corpus)!r}, '--embeddings', 'plugin-bow']) == 0\n"
         "raise SystemExit(main(['query', 'frame warranty', '--llm', 'echo', '--embeddings', 'plugin-bow']))\n"
     )
-    env = {"PYTHONPATH": f"{ROOT}:{site}", "RAG_PERSIST_DIR": str(tmp_path / "idx"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = bare_environ(tmp_path, PYTHONPATH=f"{ROOT}:{site}", RAG_PERSIST_DIR=str(tmp_path / "idx"))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "ECHO frame warranty (4 passages)" in result.stdout and "Sources:" in result.stdout
@@ -182,12 +180,11 @@ def test_an_unreachable_server_is_named(make_app, indexed):
         app.query("frame warranty")
 
 
-def test_cli_prints_the_network_error_as_one_line(indexed, stub, monkeypatch, capsys, tmp_path):
+def test_cli_prints_the_network_error_as_one_line(indexed, stub, env, monkeypatch, cli):
     stub.plan = [Reply(401, {"error": {"message": "bad key"}})]
-    for key, value in {"RAG_PERSIST_DIR": str(tmp_path / "index"), "RAG_EMBEDDINGS": "fake", "OPENAI_BASE_URL": f"{stub.url}/v1", "OPENAI_API_KEY": "sk-wrong"}.items():
-        monkeypatch.setenv(key, value)
-    code = main(["query", "frame warranty", "--llm", "openai"])
-    err = capsys.readouterr().err
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{stub.url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    code, _, err = cli("query", "frame warranty", "--llm", "openai")
     assert code == 1 and len(err.strip().splitlines()) == 1 and "401" in err and "Traceback" not in err
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from langchain_core.messages import AIMessage
 
 from chains.passages import merge_overlapping
 from rag_app import RagApp, Settings
-from rag_app.cli.main import main
 from rag_app.cli.repl import Repl
 
 QUESTION = "How long is the warranty on an aluminium frame?"
@@ -32,7 +30,8 @@ def ids(documents: list[Document]) -> list[str]:
     return [d.metadata["chunk_id"] for d in documents]
 
 
-def test_every_entry_point_gives_the_same_answer_and_streams_tokens(make_app, indexed, monkeypatch, capsys, tmp_path):
+@pytest.mark.env(RAG_LLM="fake")
+def test_every_entry_point_gives_the_same_answer_and_streams_tokens(make_app, indexed, env, cli, tmp_path):
     app = make_app()
     answer = app.query(QUESTION, k=3)
     expected, sources = answer.answer, ids(answer.documents)
@@ -61,14 +60,10 @@ def test_every_entry_point_gives_the_same_answer_and_streams_tokens(make_app, in
     assert len(tokens) >= 5 and "".join(tokens).strip() == expected
     assert ids(chunks[-1]["source_documents"]) == sources
 
-    for key, value in {"RAG_PERSIST_DIR": app.settings.persist_dir, "RAG_EMBEDDINGS": "fake", "RAG_LLM": "fake"}.items():
-        monkeypatch.setenv(key, value)
-    capsys.readouterr()
-    assert main(["query", QUESTION, "--k", "3", "--json"]) == 0
-    cli = json.loads(capsys.readouterr().out)
-    assert cli["answer"] == expected and [s["chunk_id"] for s in cli["sources"]] == sources
-    assert main(["query", QUESTION, "--k", "3", "--stream"]) == 0
-    assert capsys.readouterr().out.split("\n\n")[0] == expected
+    assert app.settings.persist_dir == str(env / "index")  # the CLI reads the index the app wrote
+    printed = cli.json("query", QUESTION, "--k", "3", "--json")
+    assert printed["answer"] == expected and [s["chunk_id"] for s in printed["sources"]] == sources
+    assert cli("query", QUESTION, "--k", "3", "--stream", code=0).out.split("\n\n")[0] == expected
 
     out = io.StringIO()
     lines = iter([QUESTION, ":quit"])
@@ -128,15 +123,12 @@ def test_callbacks_see_the_retriever_and_the_chat_model_with_its_usage(indexed, 
     assert answer.usage["estimate_error"] is not None  # our own count, kept beside the provider's
 
 
-def test_a_provider_whose_package_is_missing_is_one_line(indexed, make_app, monkeypatch, capsys):
-    monkeypatch.setenv("RAG_PERSIST_DIR", make_app().settings.persist_dir)
-    monkeypatch.setenv("RAG_EMBEDDINGS", "fake")
+def test_a_provider_whose_package_is_missing_is_one_line(indexed, make_app, env, monkeypatch, cli):
+    assert make_app().settings.persist_dir == str(env / "index")
     monkeypatch.setitem(__import__("sys").modules, "langchain_anthropic", None)
-    assert main(["query", QUESTION, "--llm", "anthropic:claude-3-5-haiku-latest"]) == 1
-    err = capsys.readouterr().err.strip()
+    err = cli("query", QUESTION, "--llm", "anthropic:claude-3-5-haiku-latest", code=1).err.strip()
     assert "pip install langchain-anthropic" in err and len(err.splitlines()) == 1 and "Traceback" not in err
-    assert main(["query", QUESTION, "--llm", "nope:model"]) == 1
-    err = capsys.readouterr().err.strip()
+    err = cli("query", QUESTION, "--llm", "nope:model", code=1).err.strip()
     assert "LLM backend 'nope' is not known" in err and "google_genai" in err and "extractive" in err
 
 

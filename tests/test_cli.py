@@ -9,34 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from rag_app.cli.main import main
+pytestmark = pytest.mark.env(RAG_LLM="extractive")
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RAG_PERSIST_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("RAG_EMBEDDINGS", "fake")
-    monkeypatch.setenv("RAG_LLM", "extractive")
-    return tmp_path
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_reindex_json_then_query_json_match_the_documented_schema(env, corpus, capsys):
-    code, out, _ = run(capsys, "reindex", str(corpus), "--json")
+def test_reindex_json_then_query_json_match_the_documented_schema(env, corpus, cli):
+    code, out, _ = cli("reindex", str(corpus), "--json")
     report = json.loads(out)
     assert code == 0
     assert {"files", "skipped", "chunks", "added", "updated", "deleted", "unchanged"} <= set(report)
     assert report["files"] == 6 and report["added"] == report["chunks"]
-    code, out, _ = run(capsys, "reindex", str(corpus), "--json")
+    code, out, _ = cli("reindex", str(corpus), "--json")
     again = json.loads(out)
     assert again["chunks"] == report["chunks"] and again["unchanged"] == report["chunks"] and again["added"] == 0
 
-    code, out, _ = run(capsys, "query", "What does error code E01 mean?", "--json", "--k", "3")
+    code, out, _ = cli("query", "What does error code E01 mean?", "--json", "--k", "3")
     answer = json.loads(out)
     assert code == 0 and isinstance(answer["answer"], str) and answer["answer"]
     assert set(answer["timings_ms"]) == {"retrieve", "generate"}
@@ -47,33 +33,33 @@ def test_reindex_json_then_query_json_match_the_documented_schema(env, corpus, c
         assert isinstance(source["score"], float)
 
 
-def test_human_output_lists_sources_with_lines(env, corpus, capsys):
-    run(capsys, "reindex", str(corpus))
-    code, out, _ = run(capsys, "query", "aluminium frame warranty years")
+def test_human_output_lists_sources_with_lines(env, corpus, cli):
+    cli("reindex", str(corpus))
+    code, out, _ = cli("query", "aluminium frame warranty years")
     assert code == 0
     assert "Sources:" in out and "warranty.md:" in out
 
 
-def test_questions_file_answers_each_with_its_id(env, corpus, capsys, tmp_path: Path):
-    run(capsys, "reindex", str(corpus))
+def test_questions_file_answers_each_with_its_id(env, corpus, cli, tmp_path: Path):
+    cli("reindex", str(corpus))
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"id": "a1", "question": "frame warranty"}\n{"question": "battery storage"}\n')
-    code, out, _ = run(capsys, "query", "--questions", str(questions), "--json")
+    code, out, _ = cli("query", "--questions", str(questions), "--json")
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [r["id"] for r in rows] == ["a1", None]
     assert all(r["sources"] for r in rows)
     plain = tmp_path / "q.txt"
     plain.write_text("frame warranty\n\n# a comment\nbattery storage\n")
-    code, out, _ = run(capsys, "query", "--questions", str(plain))
+    code, out, _ = cli("query", "--questions", str(plain))
     assert code == 0 and out.count("Q: ") == 2
 
 
-def test_skipped_files_warn_by_name_and_exit_zero(env, corpus, capsys):
+def test_skipped_files_warn_by_name_and_exit_zero(env, corpus, cli):
     (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 nonsense")
-    code, out, err = run(capsys, "reindex", str(corpus))
+    code, out, err = cli("reindex", str(corpus))
     assert code == 0 and "skipped" in err and "broken.pdf" in err and "Traceback" not in err
     assert "1 skipped" in out
-    code, _, _ = run(capsys, "reindex", str(corpus), "--strict", "--verify")
+    code, _, _ = cli("reindex", str(corpus), "--strict", "--verify")
     assert code == 5
 
 
@@ -86,23 +72,23 @@ def test_skipped_files_warn_by_name_and_exit_zero(env, corpus, capsys):
         (["query"], "QUESTION", 4),
     ],
 )
-def test_user_mistakes_are_one_line_errors(env, capsys, argv, message, exit_code):
-    code, out, err = run(capsys, *argv)
+def test_user_mistakes_are_one_line_errors(env, cli, argv, message, exit_code):
+    code, out, err = cli(*argv)
     assert code == exit_code
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
 
 
-def test_bad_setting_in_dotenv_names_it(env, capsys, tmp_path: Path):
+def test_bad_setting_in_dotenv_names_it(env, cli, tmp_path: Path):
     dotenv = tmp_path / "work" / ".env"
     dotenv.write_text("RAG_K=lots\n")
-    code, _, err = run(capsys, "query", "x")
+    code, _, err = cli("query", "x")
     assert code == 4 and "RAG_K" in err
 
 
-def test_openai_without_key_says_where_to_put_it(env, corpus, capsys):
-    run(capsys, "reindex", str(corpus))
-    code, _, err = run(capsys, "query", "x", "--llm", "openai")
+def test_openai_without_key_says_where_to_put_it(env, corpus, cli):
+    cli("reindex", str(corpus))
+    code, _, err = cli("query", "x", "--llm", "openai")
     assert code == 1 and "OPENAI_API_KEY" in err
 
 

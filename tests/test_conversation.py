@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from http_stub import StubServer
 from rag_app.answer.conversation import CONDENSE_SYSTEM, Conversation, keyword_condense
 from rag_app.cli.repl import Repl
 from test_repl import scripted
@@ -51,12 +50,12 @@ def test_keyword_fallback_only_touches_follow_ups():
         "and what about the battery warranty?"
 
 
-def test_generative_backends_condense_with_the_model(make_app, corpus: Path):
-    with StubServer(completion="How long is the aluminium frame warranty?") as stub:
-        app = make_app(llm="openai", openai_base_url=f"{stub.url}/v1", openai_api_key="sk-test", max_retries=0)
-        app.reindex([corpus])
-        out = io.StringIO()
-        Repl(app, scripted(["How long are carbon frames covered?", "and aluminium?"]), out).run()
+def test_generative_backends_condense_with_the_model(make_app, corpus: Path, stub_server):
+    stub = stub_server(completion="How long is the aluminium frame warranty?")
+    app = make_app(llm="openai", openai_base_url=f"{stub.url}/v1", openai_api_key="sk-test", max_retries=0)
+    app.reindex([corpus])
+    out = io.StringIO()
+    Repl(app, scripted(["How long are carbon frames covered?", "and aluminium?"]), out).run()
     text = out.getvalue()
     assert "(searching: How long is the aluminium frame warranty?)" in text
     chats = [body for _, path, body in stub.requests if path.endswith("/chat/completions")]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA
+from helpers import DATA, bare_environ
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +105,7 @@ def test_the_whole_loop_runs_with_no_network_at_all(tmp_path: Path):
         f"{sys.executable} -m rag_app --env-file /dev/null query 'How long is the warranty on an aluminium frame?' "
         f"--persist-dir {tmp_path / 'idx'} --llm extractive --json"
     )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TIKTOKEN_CACHE_DIR": str(tmp_path / "tiktoken")}
+    env = bare_environ(tmp_path, TIKTOKEN_CACHE_DIR=str(tmp_path / "tiktoken"))
     result = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.splitlines()[-1])

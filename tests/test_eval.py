@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from rag_app.cli.main import main
 from rag_app.measure.evaluate import QAItem, load_qa, parse_config, relevance, score_answer
 
 FACTS = {
@@ -45,17 +44,11 @@ def qa_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
     return qa, corpus
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_eval_compares_configs_writes_results_and_html(qa_set, tmp_path: Path, capsys):
+def test_eval_compares_configs_writes_results_and_html(qa_set, tmp_path: Path, cli):
     qa, corpus = qa_set
     results, html = tmp_path / "rows.jsonl", tmp_path / "report.html"
-    code, out, _ = run(
-        capsys, "eval", str(qa), "--corpus", str(corpus), "--json", "--results", str(results), "--out", str(html),
+    code, out, _ = cli(
+        "eval", str(qa), "--corpus", str(corpus), "--json", "--results", str(results), "--out", str(html),
         "--compare", "llm=extractive,k=2", "llm=fake,k=1", "hybrid=1", "nonsense=1",
     )
     assert code == 0
@@ -84,17 +77,17 @@ def test_eval_compares_configs_writes_results_and_html(qa_set, tmp_path: Path, c
     assert "<script" not in page
 
     # a second run re-embeds nothing
-    code, out, _ = run(capsys, "eval", str(qa), "--corpus", str(corpus), "--json", "--limit", "2")
+    code, out, _ = cli("eval", str(qa), "--corpus", str(corpus), "--json", "--limit", "2")
     again = json.loads(out)["configs"][0]
     assert again["questions"] == 2 and again["index"]["added"] == 0 and again["index"]["unchanged"] == again["index"]["chunks"]
 
 
-def test_eval_text_table_sample_and_csv(qa_set, tmp_path: Path, capsys):
+def test_eval_text_table_sample_and_csv(qa_set, tmp_path: Path, cli):
     _, corpus = qa_set
     csv_file = tmp_path / "qa.csv"
     csv_file.write_text("question,answer\n" + "".join(f'"{q}","{a}"\n' for _, q, a, _, _ in QUESTIONS))
     assert [item.answer for item in load_qa(csv_file)] == [a for _, _, a, _, _ in QUESTIONS]
-    code, out, _ = run(capsys, "eval", str(csv_file), "--corpus", str(corpus), "--sample", "3", "--seed", "1")
+    code, out, _ = cli("eval", str(csv_file), "--corpus", str(corpus), "--sample", "3", "--seed", "1")
     assert code == 0
     header, rule, line = out.splitlines()[1:4]
     assert header.split()[:2] == ["config", "n"] and set(rule) <= {"-", " "}
@@ -103,15 +96,15 @@ def test_eval_text_table_sample_and_csv(qa_set, tmp_path: Path, capsys):
     assert "acc" in header and "per-question results:" in out
 
 
-def test_eval_errors_are_one_line(qa_set, tmp_path: Path, capsys):
+def test_eval_errors_are_one_line(qa_set, tmp_path: Path, cli):
     qa, corpus = qa_set
-    code, _, err = run(capsys, "eval", str(qa), "--corpus", str(tmp_path / "nope"))
+    code, _, err = cli("eval", str(qa), "--corpus", str(tmp_path / "nope"))
     assert code == 4 and "not a directory" in err and "Traceback" not in err
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "ok"}\nnot json\n')
-    code, _, err = run(capsys, "eval", str(bad), "--corpus", str(corpus))
+    code, _, err = cli("eval", str(bad), "--corpus", str(corpus))
     assert code == 4 and "bad.jsonl:2" in err
-    code, _, err = run(capsys, "eval", str(qa), "--corpus", str(corpus), "--compare", "k")
+    code, _, err = cli("eval", str(qa), "--corpus", str(corpus), "--compare", "k")
     assert code == 4 and "key=value" in err
 
 
@@ -143,11 +136,11 @@ def test_relevance_needs_gold_source_and_passage_overlap():
     assert off_topic["correct"] is False and off_topic["key_precision"] < 0.6
 
 
-def test_dynamic_mode_changes_facts_deletes_a_file_and_measures_staleness(qa_set, tmp_path: Path, capsys):
+def test_dynamic_mode_changes_facts_deletes_a_file_and_measures_staleness(qa_set, tmp_path: Path, cli):
     qa, corpus = qa_set
     before = {p.name: p.read_bytes() for p in corpus.iterdir()}
-    code, out, _ = run(
-        capsys, "eval", str(qa), "--corpus", str(corpus), "--json", "--dynamic", "--compare", "llm=extractive,k=2",
+    code, out, _ = cli(
+        "eval", str(qa), "--corpus", str(corpus), "--json", "--dynamic", "--compare", "llm=extractive,k=2",
         "--dynamic-share", "0.5", "--dynamic-delete", "0.25", "--seed", "3", "--results", str(tmp_path / "rows.jsonl"),
     )
     assert code == 0
@@ -167,6 +160,6 @@ def test_dynamic_mode_changes_facts_deletes_a_file_and_measures_staleness(qa_set
         assert row["old_answer"] not in row["answer"]
 
     # run it again: the copy is restored and the index converges back without surprises
-    code, out, _ = run(capsys, "eval", str(qa), "--corpus", str(corpus), "--json", "--dynamic", "--compare", "llm=extractive,k=2",
+    code, out, _ = cli("eval", str(qa), "--corpus", str(corpus), "--json", "--dynamic", "--compare", "llm=extractive,k=2",
                        "--dynamic-share", "0.5", "--dynamic-delete", "0.25", "--seed", "3")
     assert json.loads(out)["dynamic"]["accuracy_new_facts_after"] == 1.0

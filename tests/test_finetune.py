@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from rag_app.errors import ConfigError
 from rag_app.tuning.finetune import FinetuneConfig, Example, encode, finetune, load_examples
 
@@ -227,11 +227,8 @@ def test_the_style_dataset_is_well_formed_and_outside_the_default_index():
     assert not list((ROOT / "data").rglob("*.jsonl"))
 
 
-def test_no_retrieval_asks_the_model_alone_without_an_index(capsys: pytest.CaptureFixture[str]):
-    from rag_app.cli.main import main
-
-    assert main(["query", "How long is the warranty?", "--llm", "fake", "--no-retrieval", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+def test_no_retrieval_asks_the_model_alone_without_an_index(cli):
+    out = cli.json("query", "How long is the warranty?", "--llm", "fake", "--no-retrieval", "--json")
     assert out["sources"] == [] and "from 0 passages" in out["answer"]
 
 

@@ -8,7 +8,7 @@ from loaders import DEFAULT_EXCLUDE, SplitConfig, UnreadableFile, load_chunks, r
 from loaders.splitter import markdown_sections
 from loaders.tokens import count_tokens
 
-from conftest import DATA
+from helpers import DATA
 
 
 def test_every_sample_file_loads_with_a_citable_position():

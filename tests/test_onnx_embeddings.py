@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import DATA, bare_environ
 from rag_app.embeddings import MiniLMEmbedder, create_embeddings
 from rag_app.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
 TEXTS = [
     "How long is the warranty on an aluminium frame?",
     "The aluminium and steel frames are covered against manufacturing defects for 10 years.",
@@ -77,9 +77,9 @@ def test_a_cold_query_imports_neither_torch_nor_transformers_nor_chromadb(tmp_pa
     (tmp_path / ".env").write_text(env_file)
     run = lambda *args: subprocess.run(  # noqa: E731
         [sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)},
+        env=bare_environ(tmp_path),
     )
-    indexed = run("-m", "rag_app", "reindex", str(ROOT / "data"))
+    indexed = run("-m", "rag_app", "reindex", str(DATA))
     assert indexed.returncode == 0, indexed.stderr
     queried = run("-c", QUERY_IN_A_FRESH_PROCESS)
     report = json.loads(queried.stderr.strip().splitlines()[-1])

@@ -6,16 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import DATA, ROOT, free_port
+from helpers import DATA, free_port, http_ok, sealed_environ, stop_process, wait_until_up
 
 pytestmark = pytest.mark.slow
-
 
 
 @pytest.fixture(scope="session")
@@ -25,33 +22,20 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory):
     from chains.backends.local import default_model_path
 
     port = free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    base_dir = tmp_path_factory.mktemp("llama-server")
+    log = base_dir / "server.log"
     with open(log, "wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
              "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
-            stdout=sink, stderr=subprocess.STDOUT,
+            stdout=sink, stderr=subprocess.STDOUT, cwd=base_dir, env=sealed_environ(base_dir / "home"),
         )
     base = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.3)
+        wait_until_up(lambda: http_ok(f"{base}/models"), process, log, "llama_cpp.server", timeout=120, interval=0.3)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 def _cli(*argv: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -59,14 +43,11 @@ def _cli(*argv: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProc
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, llama_server: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
-    env.update(
-        PYTHONPATH=str(ROOT), RAG_PERSIST_DIR=str(tmp_path / "idx"), RAG_EMBEDDINGS="fake",
-        OPENAI_BASE_URL=llama_server, RAG_OPENAI_MODEL="smollm2-135m", RAG_MAX_TOKENS="48",
-    )
-    assert _cli("reindex", str(DATA), cwd=tmp_path, env=env).returncode == 0
-    return env
+def cli_env(env: Path, llama_server: str) -> dict[str, str]:
+    """The env fixture's settings (in the sealed environment), for ``rag-app`` child processes using the llama server."""
+    child = dict(os.environ, OPENAI_BASE_URL=llama_server, RAG_OPENAI_MODEL="smollm2-135m", RAG_MAX_TOKENS="48")
+    assert _cli("reindex", str(DATA), cwd=env, env=child).returncode == 0
+    return child
 
 
 def test_query_and_stream_through_the_openai_backend(cli_env, tmp_path: Path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ import pytest
 from chains import combine
 from chains.passages import merge_overlapping
 from rag_app import ConfigError
-from rag_app.cli.main import main
 
 
 @pytest.fixture
@@ -170,33 +168,30 @@ def test_openai_counts_tokens_with_the_models_tiktoken_encoding():
 # --- the CLI passes the flags through ------------------------------------------------------
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corpus: Path):
-    monkeypatch.setenv("RAG_PERSIST_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("RAG_EMBEDDINGS", "fake")
-    monkeypatch.setenv("RAG_LLM", "fake")
-    assert main(["reindex", str(corpus)]) == 0
+def indexed(env, corpus: Path, cli) -> None:
+    cli("reindex", str(corpus), code=0)
 
 
-def cli_json(capsys, *argv: str) -> dict:
-    capsys.readouterr()
-    assert main(["query", *argv, "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
+def cli_query(cli, *argv: str) -> dict:
+    return cli.json("query", *argv, "--json")
 
 
-def test_cli_flags_reach_retrieval(env, capsys):
-    assert len(cli_json(capsys, "battery", "--k", "2")["sources"]) == 2
-    assert {Path(s["source"]).suffix for s in cli_json(capsys, "battery", "--k", "6", "--where", "source:*.txt")["sources"]} == {".txt"}
-    assert cli_json(capsys, "battery", "--min-score", "0.999")["sources"] == []
-    mmr = cli_json(capsys, "battery", "--k", "3", "--mmr", "--fetch-k", "10")["sources"]
-    hybrid = cli_json(capsys, "battery", "--k", "3", "--hybrid")["sources"]
+@pytest.mark.env(RAG_LLM="fake")
+def test_cli_flags_reach_retrieval(indexed, cli):
+    assert len(cli_query(cli, "battery", "--k", "2")["sources"]) == 2
+    assert {Path(s["source"]).suffix for s in cli_query(cli, "battery", "--k", "6", "--where", "source:*.txt")["sources"]} == {".txt"}
+    assert cli_query(cli, "battery", "--min-score", "0.999")["sources"] == []
+    mmr = cli_query(cli, "battery", "--k", "3", "--mmr", "--fetch-k", "10")["sources"]
+    hybrid = cli_query(cli, "battery", "--k", "3", "--hybrid")["sources"]
     assert len(mmr) == len(hybrid) == 3
-    streamed = cli_json(capsys, "battery", "--k", "2", "--stream", "--chain", "map_reduce")
+    streamed = cli_query(cli, "battery", "--k", "2", "--stream", "--chain", "map_reduce")
     assert streamed["answer"].startswith("Fake answer") and len(streamed["sources"]) == 2
 
 
-def test_cli_rejects_mmr_with_hybrid(env, capsys):
+@pytest.mark.env(RAG_LLM="fake")
+def test_cli_rejects_mmr_with_hybrid(indexed, cli):
     with pytest.raises(SystemExit) as info:
-        main(["query", "battery", "--mmr", "--hybrid"])
+        cli("query", "battery", "--mmr", "--hybrid")
     assert info.value.code == 2
 
 

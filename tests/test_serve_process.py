@@ -19,32 +19,32 @@ from serving import build_index, child_env, start_server
 pytestmark = pytest.mark.slow
 
 
-def test_sigterm_finishes_the_request_in_flight_then_exits_0(tmp_path: Path):
-    from http_stub import Reply, StubServer
+def test_sigterm_finishes_the_request_in_flight_then_exits_0(tmp_path: Path, stub_server):
+    from http_stub import Reply
 
     work, env = build_index(tmp_path, embeddings="fake")
-    with StubServer(completion="The frames are covered for 10 years [1].") as stub:
-        stub.plan.append(Reply(delay=3.0))  # a slow model: the answer is still being generated at SIGTERM
-        env.update(OPENAI_BASE_URL=stub.url + "/v1", OPENAI_API_KEY="stub-key", RAG_UNSUPPORTED="flag")
-        server = start_server(work, env, "--llm", "openai", "--quiet")
-        result: dict = {}
+    stub = stub_server(completion="The frames are covered for 10 years [1].")
+    stub.plan.append(Reply(delay=3.0))  # a slow model: the answer is still being generated at SIGTERM
+    env.update(OPENAI_BASE_URL=stub.url + "/v1", OPENAI_API_KEY="stub-key", RAG_UNSUPPORTED="flag")
+    server = start_server(work, env, "--llm", "openai", "--quiet")
+    result: dict = {}
 
-        def ask() -> None:
-            response = httpx.post(f"{server.url}/query", json={"question": "How long is the frame warranty?"}, timeout=120)
-            result["status"], result["body"] = response.status_code, response.json()
+    def ask() -> None:
+        response = httpx.post(f"{server.url}/query", json={"question": "How long is the frame warranty?"}, timeout=120)
+        result["status"], result["body"] = response.status_code, response.json()
 
-        asker = threading.Thread(target=ask)
-        asker.start()
-        try:
-            deadline = time.monotonic() + 60
-            while not any(path.endswith("/chat/completions") for _, path, _ in stub.requests):
-                assert time.monotonic() < deadline, server.output()
-                time.sleep(0.01)
-            server.process.send_signal(signal.SIGTERM)
-            asker.join(120)
-            assert server.process.wait(timeout=60) == 0, server.output()
-        finally:
-            server.stop()
+    asker = threading.Thread(target=ask)
+    asker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(path.endswith("/chat/completions") for _, path, _ in stub.requests):
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.01)
+        server.process.send_signal(signal.SIGTERM)
+        asker.join(120)
+        assert server.process.wait(timeout=60) == 0, server.output()
+    finally:
+        server.stop()
     assert result["status"] == 200, result
     assert result["body"]["answer"].startswith("The frames are covered for 10 years")
     assert result["body"]["sources"]

@@ -7,13 +7,11 @@ import json
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from helpers import free_port, http_ok, sealed_environ, stop_process, wait_until_up
 
 # The scenarios of the embedded store, re-run here with the server fixture below.
 from test_index import (  # noqa: F401
@@ -37,54 +35,26 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory):
         pytest.fail("the chroma CLI (shipped by the chromadb package) is not installed")
     port = free_port()
     data = tmp_path_factory.mktemp("chroma-server")
-    log = open(data / "server.log", "w")
-    proc = subprocess.Popen([chroma, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"chroma server did not start: {(data / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-    yield "127.0.0.1", port
-    proc.terminate()
+    log = data / "server.log"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([chroma, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+                                stdout=sink, stderr=subprocess.STDOUT, cwd=data, env=sealed_environ(data / "home"))
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        wait_until_up(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/heartbeat"), proc, log, "chroma server", timeout=60)
+        yield "127.0.0.1", port
+    finally:
+        stop_process(proc)
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, chroma_server):
-    """Like the embedded fixture, but every index lives on the server (collection per persist dir)."""
-    from rag_app import RagApp, Settings
-
+def app_store(chroma_server):
+    """make_app (conftest) with every index on the server: one collection per persist dir."""
     host, port = chroma_server
-    apps = []
-
-    def factory(**overrides):
-        persist = overrides.pop("persist_dir", str(tmp_path / "index"))
-        values = {
-            "persist_dir": persist,
-            "collection": "t-" + hashlib.sha1(persist.encode()).hexdigest()[:16],
-            "embeddings": "fake",
-            "llm": "fake",
-            "chroma_host": host,
-            "chroma_port": port,
-        }
-        values.update(overrides)
-        app = RagApp(Settings(), **values)
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        app.close()
+    return lambda persist_dir: {
+        "collection": "t-" + hashlib.sha1(persist_dir.encode()).hexdigest()[:16],
+        "chroma_host": host,
+        "chroma_port": port,
+    }
 
 
 def test_cli_against_the_server(chroma_server, corpus: Path, tmp_path: Path):

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import pytest
 from langchain_core.documents import Document
 
 from chains.support import DROPPED_TEXT, FALLBACK_NOTE, NOT_IN_DOCUMENTS_TEXT, SupportChecker, strip_markers
-from conftest import DATA
+from helpers import DATA
 from rag_app import ConfigError, RagApp, Settings
-from rag_app.cli.main import main
 from rag_app.embeddings import FakeEmbedder
 from rag_app.cli.repl import Repl
 
@@ -173,18 +171,9 @@ def test_auto_mode_falls_back_only_for_the_local_model(make_app):
     assert min_relevance(app.settings, app.embedder) == 0.0  # not calibrated for fake embeddings
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RAG_PERSIST_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("RAG_EMBEDDINGS", "fake")
-    return tmp_path
-
-
-def test_cli_json_has_per_sentence_citations_and_scores(env, corpus, capsys):
-    assert main(["reindex", str(corpus)]) == 0
-    capsys.readouterr()
-    assert main(["query", "How long does a full charge take?", "--llm", "extractive", "--json"]) == 0
-    answer = json.loads(capsys.readouterr().out)
+def test_cli_json_has_per_sentence_citations_and_scores(env, corpus, cli):
+    cli("reindex", str(corpus), code=0)
+    answer = cli.json("query", "How long does a full charge take?", "--llm", "extractive", "--json")
     assert {"answer", "sources", "timings_ms", "llm", "cited_answer", "support"} <= set(answer)
     support = answer["support"]
     assert support["status"] == "supported" and support["action"] == "none"
@@ -199,26 +188,21 @@ def test_cli_json_has_per_sentence_citations_and_scores(env, corpus, capsys):
     assert citation["text"] in " ".join(source["text"].split())
 
 
-def test_cli_human_output_marks_and_lists_unsupported_sentences(env, corpus, capsys):
-    main(["reindex", str(corpus)])
-    capsys.readouterr()
-    assert main(["query", "How long does a full charge take?", "--llm", "extractive"]) == 0
-    out = capsys.readouterr().out
+def test_cli_human_output_marks_and_lists_unsupported_sentences(env, corpus, cli):
+    cli("reindex", str(corpus))
+    out = cli("query", "How long does a full charge take?", "--llm", "extractive", code=0).out
     answer, sources = out.split("\n\nSources:\n")
     assert answer.endswith("[1]") and "Not supported" not in out
     first = sources.splitlines()
     assert first[0].startswith("  [1] ") and first[1].lstrip().startswith("“")
 
-    assert main(["query", "How long does a full charge take?", "--llm", "fake"]) == 0
-    out = capsys.readouterr().out
+    out = cli("query", "How long does a full charge take?", "--llm", "fake", code=0).out
     assert "[unsupported]" in out and "\n\nNot supported by the sources:\n  - Fake answer to" in out
 
-    assert main(["query", "How long does a full charge take?", "--llm", "fake", "--unsupported", "drop", "--stream"]) == 0
-    out = capsys.readouterr().out
+    out = cli("query", "How long does a full charge take?", "--llm", "fake", "--unsupported", "drop", "--stream", code=0).out
     assert out.startswith("Fake answer to") and DROPPED_TEXT in out
 
-    assert main(["query", "How long does a full charge take?", "--llm", "fake", "--min-relevance", "0.99", "--json"]) == 0
-    answer = json.loads(capsys.readouterr().out)
+    answer = cli.json("query", "How long does a full charge take?", "--llm", "fake", "--min-relevance", "0.99", "--json")
     assert answer["support"]["status"] == "not_in_documents" and answer["answer"] == NOT_IN_DOCUMENTS_TEXT
 
 

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import bare_environ
+
 
 def test_tiktoken_encodings_load_with_the_network_cut(tmp_path: Path):
     """A fresh cache dir and no sockets: the shipped encodings must be enough."""
@@ -17,7 +19,7 @@ def test_tiktoken_encodings_load_with_the_network_cut(tmp_path: Path):
         "assert get_encoding('o200k_base').encode('hello world')\n"
         "print('ok')\n"
     )
-    env = {"TIKTOKEN_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = bare_environ(tmp_path, TIKTOKEN_CACHE_DIR=str(tmp_path / "cache"))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
