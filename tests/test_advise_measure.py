@@ -9,7 +9,9 @@ from typing import Sequence
 import pytest
 
 from chains import AnswerBackend, BackendOptions, register_llm
-from rag_app.tuning.advise_measure import Setup, decide, measure, rows
+from rag_app.tuning.advise_decision import decide, rows
+from rag_app.tuning.advise_measure import measure
+from rag_app.tuning.advise_setups import Setup
 from rag_app.tuning.advise_report import disagreements, text
 from rag_app.errors import ConfigError
 from test_eval import QUESTIONS, qa_set  # noqa: F401  (the fixture: a tiny QA set and its corpus)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rag_app.measure.evaluate import QAItem, load_qa, parse_config, relevance, score_answer
+from rag_app.measure.eval_config import parse_config
+from rag_app.measure.qa_sets import QAItem, load_qa
+from rag_app.measure.scoring import relevance, score_answer
 
 FACTS = {
     "battery.txt": "Battery\n\nThe Zephyr battery charges fully in 4 hours from a wall socket. Keep it dry.\n",

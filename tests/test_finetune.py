@@ -14,7 +14,8 @@ import pytest
 
 from helpers import ROOT
 from rag_app.errors import ConfigError
-from rag_app.tuning.finetune import FinetuneConfig, Example, encode, finetune, load_examples
+from rag_app.tuning.finetune import FinetuneConfig, finetune
+from rag_app.tuning.finetune_examples import Example, encode, load_examples
 
 SIGN = "Cheers - Team"
 QUESTIONS = [f"what is item {word}?" for word in

@@ -148,7 +148,7 @@ def test_a_new_loader_version_rereads_files_but_reembeds_nothing_unchanged(make_
     app = make_app()
     app.reindex([corpus])
     index = app.vector_index()
-    index.records._db.execute("UPDATE files SET file_hash = '0:' || substr(file_hash, 3)")
+    index.records.connection.execute("UPDATE files SET file_hash = '0:' || substr(file_hash, 3)")
     embedded = app.embedder.embedded_texts
     report = app.reindex([corpus])
     assert report.files_read == 6 and report.added == report.updated == 0

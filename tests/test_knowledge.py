@@ -9,7 +9,7 @@ import pytest
 
 from rag_app.settings import Settings
 from rag_app.errors import ConfigError
-from rag_app.measure.evaluate import QAItem
+from rag_app.measure.qa_sets import QAItem
 from rag_app.tuning.knowledge import knowledge_examples, train_knowledge
 from test_finetune import tiny_base  # noqa: F401  (a 2-layer Llama to fine-tune in seconds)
 

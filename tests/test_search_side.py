@@ -24,7 +24,7 @@ def side_view(app) -> dict[str, tuple]:
     index = app.vector_index()
     store = index.records.chunks
     physical = index.physical_name()
-    ids = [r[0] for r in store._db.execute("SELECT chunk_id FROM chunks WHERE collection = ?", (physical,))]
+    ids = [r[0] for r in index.records.connection.execute("SELECT chunk_id FROM chunks WHERE collection = ?", (physical,))]
     hashes, matrix = store.matrix(physical)
     vectors = {h: rounded(v) for h, v in zip(hashes, matrix)}
     assert len(hashes) == len(set(hashes))
@@ -69,7 +69,7 @@ def test_an_index_without_a_search_side_is_mirrored_on_first_query(make_app, cor
     app.reindex([corpus])
     expected = chroma_view(app)
     index = app.vector_index()
-    db = index.records.chunks._db
+    db = index.records.connection
     for table in ("chunks", "vectors", "generations", "setups", "aliases"):
         db.execute(f"DELETE FROM {table}")  # as an index written before the search side existed
     app.close()
@@ -95,7 +95,7 @@ def test_an_older_search_side_layout_is_dropped_and_rebuilt(make_app, corpus: Pa
     app = make_app()
     app.reindex([corpus])
     expected = chroma_view(app)
-    db = app.vector_index().records.chunks._db
+    db = app.vector_index().records.connection
     db.execute("UPDATE search_meta SET value = 'old' WHERE key = 'schema'")
     db.execute("ALTER TABLE chunks DROP COLUMN text")  # as a layout without the column
     cached = db.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0]
@@ -103,4 +103,4 @@ def test_an_older_search_side_layout_is_dropped_and_rebuilt(make_app, corpus: Pa
     again = make_app()
     assert again.retrieve("How long is the warranty on an aluminium frame?", k=2)
     assert side_view(again) == expected
-    assert again.vector_index().records.chunks._db.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0] == cached
+    assert again.vector_index().records.connection.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0] == cached

@@ -52,7 +52,11 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag_app.measure.evaluate import EvalConfig, Evaluator, evaluate, load_qa, parse_config, select, stderr_progress, table, write_jsonl
+    from rag_app.jsonl import write_jsonl
+    from rag_app.measure.eval_config import EvalConfig, parse_config
+    from rag_app.measure.eval_table import table
+    from rag_app.measure.evaluate import Evaluator, evaluate, stderr_progress
+    from rag_app.measure.qa_sets import load_qa, select
 
     if args.sample is not None and args.sample < 1 or args.limit is not None and args.limit < 1:
         raise ConfigError("--sample and --limit need a positive number")

@@ -35,23 +35,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rag_app.errors import ConfigError, RagError
-from rag_app.jsonl import write_jsonl
 from rag_app.measure import metrics
-from rag_app.measure.eval_config import EvalConfig, parse_config
-from rag_app.measure.eval_table import summarize, table
+from rag_app.measure.eval_config import EvalConfig
+from rag_app.measure.eval_table import summarize
 from rag_app.measure.judge import judge
-from rag_app.measure.qa_sets import QAItem, load_qa, select
+from rag_app.measure.qa_sets import QAItem
 from rag_app.measure.scoring import relevance, score_answer
 from rag_app.settings import Settings
 
 if TYPE_CHECKING:
     from rag_app.app import RagApp
-
-# Importers of the names that moved out (tests, ``rag_app.cli.measure``) still find them here.
-__all__ = [
-    "EvalConfig", "Evaluator", "QAItem", "collection_name", "default_eval_dir", "evaluate", "judge", "load_qa",
-    "parse_config", "relevance", "score_answer", "select", "stderr_progress", "summarize", "table", "write_jsonl",
-]
 
 Progress = Callable[[str], None]
 

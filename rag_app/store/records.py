@@ -62,6 +62,11 @@ class RecordStore:
         self._db.executescript(SCHEMA)
         self._chunks: "ChunkStore | None" = None
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection (records and search side share it), for inspection and repair."""
+        return self._db
+
     def close(self) -> None:
         self._db.close()
 

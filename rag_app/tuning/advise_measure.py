@@ -31,12 +31,8 @@ from rag_app.measure.eval_config import EvalConfig, parse_config
 from rag_app.measure.eval_table import summarize
 from rag_app.measure.qa_sets import QAItem, load_qa, select
 from rag_app.settings import Settings
-from rag_app.tuning.advise_decision import decide, rows
 from rag_app.tuning.advise_progress import Log, Meter, MeteredEvaluator, StepTimer
 from rag_app.tuning.advise_setups import Measurement, Setup, default_setups
-
-# Importers of the names that moved out (tests) still find them here.
-__all__ = ["Measurement", "Setup", "decide", "default_setups", "measure", "rows"]
 
 
 def measure(

@@ -27,12 +27,6 @@ from rag_app.tuning.finetune_examples import Example, encode, file_hash, load_ex
 from rag_app.tuning.model_card import build_card, write_card
 from rag_app.tuning.trainer_progress import TrainerProgress, ctrl_c_saves
 
-# Importers of the names that moved out (tests, bench, ``rag_app.cli.main``) still find them here.
-__all__ = [
-    "CHECKPOINTS", "RUN_FILE", "Example", "FinetuneConfig", "FinetuneInterrupted", "FinetuneResult",
-    "encode", "file_hash", "finetune", "load_examples",
-]
-
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "run.json"
 
