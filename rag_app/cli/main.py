@@ -136,26 +136,25 @@ def _reindex_every(args: argparse.Namespace, extra: dict[str, Any]) -> int:
 
 
 def _read_questions(path: str) -> Iterator[tuple[str | None, str]]:
+    """``(id, question)`` from a text file (a question a line, ``#`` comments) or JSONL."""
     from rag_app.errors import ConfigError
+    from rag_app.jsonl import read_jsonl
 
+    expected = 'a JSON object with a "question" field'
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"Cannot read questions file {path}: {exc.strerror}") from None
-    jsonl = path.endswith(".jsonl") or text.lstrip().startswith("{")
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or (not jsonl and line.lstrip().startswith("#")):
-            continue
-        if not jsonl:
-            yield None, line.strip()
-            continue
-        try:
-            record = json.loads(line)
-            question = str(record["question"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise ConfigError(f"{path}:{number}: expected a JSON object with a \"question\" field") from None
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read questions file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not (path.endswith(".jsonl") or text.lstrip().startswith("{")):
+        for line in text.splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                yield None, line.strip()
+        return
+    for number, record in read_jsonl(path, what="questions file", expected=expected):
+        if "question" not in record:
+            raise ConfigError(f"{path}:{number}: expected {expected}")
         qid = record.get("id")
-        yield (None if qid is None else str(qid)), question
+        yield (None if qid is None else str(qid)), str(record["question"])
 
 
 def cmd_query(args: argparse.Namespace) -> int:
