@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from loaders.location import location, location_of
-from loaders.readers import READERS, Section, UnreadableFile, read_file
+from loaders.readers import READERS, read_file
+from loaders.section import Section, UnreadableFile
 from loaders.splitter import Chunk, SplitConfig, split_sections
 from loaders.walk import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, FoundFile, SourceNotFound, walk
 

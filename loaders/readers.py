@@ -1,4 +1,4 @@
-"""Turn one file into text sections that remember where they came from.
+"""Turn one file into text sections that remember where they came from: one reader per type.
 
 Every reader returns a list of :class:`Section`. A section carries the text to
 index plus what a citation needs: the line in the original file that each line
@@ -8,115 +8,24 @@ cannot be read raises :class:`UnreadableFile` with a reason a user can act on.
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import csv
 import io
 import json
-import logging
-import warnings
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-_BINARY_SNIFF_BYTES = 8192
-
-
-class UnreadableFile(Exception):
-    """The file was skipped; ``str(exc)`` says why."""
-
-
-@dataclass(frozen=True)
-class Section:
-    """A piece of a file's text and its position in the file.
-
-    ``line_map[i]`` is the 1-based line of the source file that line ``i`` of
-    ``text`` came from; ``page`` is the 1-based PDF page, else ``None``.
-    """
-
-    text: str
-    line_map: tuple[int, ...] | None = None
-    page: int | None = None
-    kind: str = "text"
-    encoding: str = "utf-8"  # how the file's bytes were decoded (recorded when not UTF-8)
-
-    def source_line(self, text_line: int) -> int:
-        """Source line (1-based) of 0-based line ``text_line`` of this section."""
-        if self.line_map is None:
-            return text_line + 1
-        if not self.line_map:
-            return 1
-        return self.line_map[min(text_line, len(self.line_map) - 1)]
-
-
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
-
-def detect_encoding(data: bytes) -> str:
-    """The encoding of ``data``: a BOM, else UTF-8 if it decodes, else charset-normalizer's guess.
-
-    Raises :class:`UnreadableFile` for binary data or bytes no text encoding fits.
-    """
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            return name
-    if b"\x00" in data[:_BINARY_SNIFF_BYTES]:
-        raise UnreadableFile("binary file (contains NUL bytes)")
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    # Without a BOM and without NUL bytes, a UTF-16/32 guess is noise.
-    matches = [m for m in from_bytes(data) if not m.encoding.startswith(("utf_16", "utf_32"))]
-    if not matches:
-        raise UnreadableFile("unknown text encoding; convert it to UTF-8 with e.g. `iconv -t UTF-8`")
-    best = matches[0]
-    # Western text fits several code pages equally well; Windows-1252 (a superset of the
-    # printable Latin-1) is what such files almost always are.
-    for match in matches:
-        if "cp1252" in match.could_be_from_charset and match.chaos <= best.chaos + 0.01:
-            return "cp1252"
-    return str(best.encoding)
-
-
-def _decode_with(data: bytes) -> tuple[str, str]:
-    """``(text, encoding)``."""
-    if not data.strip():
-        raise UnreadableFile("empty file")
-    encoding = detect_encoding(data)
-    try:
-        text = data.decode(encoding)
-    except (UnicodeDecodeError, LookupError):
-        raise UnreadableFile(f"not valid {encoding}; convert it to UTF-8 with e.g. `iconv -t UTF-8`") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
-        raise UnreadableFile("empty file")
-    return text, _canonical(encoding)
-
-
-def _canonical(encoding: str) -> str:
-    name = codecs.lookup(encoding).name
-    return "utf-8" if name in {"utf-8", "utf-8-sig", "ascii"} else name
-
+from loaders.decode import decode
+from loaders.pdf import read_pdf
+from loaders.section import Section, UnreadableFile
 
 def read_plain(path: Path, data: bytes) -> list[Section]:
-    text, encoding = _decode_with(data)
+    text, encoding = decode(data)
     return [Section(text, kind="text", encoding=encoding)]
 
 
 def read_markdown(path: Path, data: bytes) -> list[Section]:
-    text, encoding = _decode_with(data)
+    text, encoding = decode(data)
     return [Section(text, kind="markdown", encoding=encoding)]
 
 
@@ -171,7 +80,7 @@ class _HTMLText(HTMLParser):
 
 def read_html(path: Path, data: bytes) -> list[Section]:
     parser = _HTMLText()
-    text, encoding = _decode_with(data)
+    text, encoding = decode(data)
     parser.feed(text)
     parser.close()
     if not parser.lines:
@@ -187,7 +96,7 @@ def read_html(path: Path, data: bytes) -> list[Section]:
 
 
 def read_csv(path: Path, data: bytes) -> list[Section]:
-    text, encoding = _decode_with(data)
+    text, encoding = decode(data)
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
@@ -227,7 +136,7 @@ def _flatten(value: object, prefix: str = "") -> list[str]:
 
 
 def read_jsonl(path: Path, data: bytes) -> list[Section]:
-    text, encoding = _decode_with(data)
+    text, encoding = decode(data)
     lines: list[str] = []
     line_map: list[int] = []
     for number, raw in enumerate(text.splitlines(), 1):
@@ -274,7 +183,7 @@ def _item_start_lines(text: str) -> list[int]:
 
 
 def read_json(path: Path, data: bytes) -> list[Section]:
-    text, encoding = _decode_with(data)
+    text, encoding = decode(data)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -287,65 +196,6 @@ def read_json(path: Path, data: bytes) -> list[Section]:
             return [Section("\n".join(lines), line_map=tuple(starts), kind="json", encoding=encoding)]
     # Anything else: the file's own lines are the best citation target.
     return [Section(text, kind="json", encoding=encoding)]
-
-
-class _Collected(logging.Handler):
-    """Keeps a library's log lines instead of letting them reach stderr."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(" ".join(record.getMessage().split()))
-
-
-@contextlib.contextmanager
-def _quiet_pypdf() -> Iterator[list[str]]:
-    """pypdf's warnings and log lines, collected (for the skip reason) instead of printed."""
-    logger = logging.getLogger("pypdf")
-    handler = _Collected()
-    propagate = logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield handler.lines
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-        handler.lines.extend(" ".join(str(w.message).split()) for w in caught)
-
-
-def read_pdf(path: Path, data: bytes) -> list[Section]:
-    try:
-        from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
-    except ImportError:  # pragma: no cover - pypdf is a core dependency
-        raise UnreadableFile("PDF support needs pypdf: pip install pypdf") from None
-    if not data.startswith(b"%PDF"):
-        raise UnreadableFile("not a PDF (no %PDF header)")
-    with _quiet_pypdf() as notes:
-        try:
-            reader = PdfReader(io.BytesIO(data))
-            if reader.is_encrypted:
-                raise UnreadableFile("encrypted PDF")
-            sections = []
-            for number, page in enumerate(reader.pages, 1):
-                text = (page.extract_text() or "").strip()
-                if text:
-                    sections.append(Section(text, page=number, kind="pdf"))
-        except UnreadableFile:
-            raise
-        except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-            problem = f"corrupt PDF: {exc}"
-        else:
-            problem = "" if sections else "PDF has no extractable text (scanned images need OCR)"
-    if problem:
-        said = [n for n in dict.fromkeys(notes) if n and n not in problem]
-        raise UnreadableFile(problem + (f" (pypdf: {'; '.join(said[:3])})" if said else ""))
-    return sections
 
 
 READERS: dict[str, Callable[[Path, bytes], list[Section]]] = {

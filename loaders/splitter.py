@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from loaders.readers import Section
+from loaders.section import Section
 from loaders.tokens import DEFAULT_ENCODING, install_offline_encodings
 
 if TYPE_CHECKING:
