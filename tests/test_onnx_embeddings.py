@@ -85,3 +85,26 @@ def test_a_cold_query_imports_neither_torch_nor_transformers_nor_chromadb(tmp_pa
     report = json.loads(queried.stderr.strip().splitlines()[-1])
     assert report == {"code": 0, "heavy": []}
     assert "10 years" in queried.stdout
+
+
+def test_length_batches_sort_by_length_and_keep_within_the_token_budget():
+    from rag_app.embeddings.onnx_minilm import length_batches
+
+    lengths = [200, 5, 256, 7, 6, 190, 256, 8]
+    batches = length_batches(lengths, max_batch=3, max_tokens=512)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths)
+    assert all(len(b) <= 3 and len(b) * max(lengths[i] for i in b) <= 512 for b in batches)
+    assert batches[:2] == [[1, 4, 3], [7, 5]] and length_batches([], 4, 100) == []
+    assert length_batches([300], 4, 100) == [[0]]  # one text longer than the budget still runs
+
+
+@pytest.mark.slow
+def test_batching_by_tokens_gives_each_text_the_vector_it_gets_alone():
+    embedder = MiniLMEmbedder(runtime="onnx", precision="fp32")
+    embedder.batch_size = 2
+    together = np.array(embedder.embed_documents(TEXTS + TEXTS[:2]))
+    alone = np.array([embedder.embed_query(t) for t in TEXTS + TEXTS[:2]])
+    assert (together * alone).sum(1).min() > 1 - 1e-6
+    assert embedder.embedded_texts == len(TEXTS) + 2

@@ -82,11 +82,21 @@ class MiniLMEmbedder(Embedder):
         self._tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self._model = AutoModel.from_pretrained(model_dir).eval()
 
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        # ONNX batches by token count itself (see OnnxMiniLM.embed): hand it every text at once.
+        if self._model is None:
+            self._load()
+        if self._onnx is None:
+            return super().embed_documents(texts)
+        vectors: list[list[float]] = self._onnx.embed(texts, self.batch_size).tolist()
+        self.embedded_texts += len(texts)
+        return vectors
+
     def _embed(self, texts: list[str]) -> list[list[float]]:
         if self._model is None:
             self._load()
         if self._onnx is not None:
-            return self._onnx.embed(texts).tolist()  # type: ignore[no-any-return]
+            return self._onnx.embed(texts, self.batch_size).tolist()  # type: ignore[no-any-return]
         import torch
 
         # Sort by length so each batch pads little; restore order at the end.

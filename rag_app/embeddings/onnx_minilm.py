@@ -160,6 +160,20 @@ def _quantize(fused: Path, target: Path) -> None:
         os.replace(staged, target)
 
 
+def length_batches(lengths: list[int], max_batch: int, max_tokens: int) -> list[list[int]]:
+    """Indices into ``lengths`` sorted by length, cut into batches of at most ``max_batch``
+    items whose size times their longest length stays within ``max_tokens`` (a lone longer
+    item still gets its own batch)."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches: list[list[int]] = []
+    for index in order:
+        if batches and len(batches[-1]) < max_batch and (len(batches[-1]) + 1) * lengths[index] <= max_tokens:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
+    return batches
+
+
 class OnnxMiniLM:
     """Tokenise with ``tokenizers``, run the graph with ``onnxruntime``, mean-pool, normalise."""
 
@@ -177,17 +191,36 @@ class OnnxMiniLM:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.graph = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self.graph.get_inputs()}
+        self.dimension = int(self.graph.get_outputs()[0].shape[-1])
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
-        pad = self.tokenizer.token_to_id("[PAD]") or 0
-        self.tokenizer.enable_padding(pad_id=pad, pad_token="[PAD]")
+        self.tokenizer.no_padding()  # tokenizer.json may pad; each batch is padded in _run
+        self._pad = self.tokenizer.token_to_id("[PAD]") or 0
 
-    def embed(self, texts: list[str]) -> Any:
+    def embed(self, texts: list[str], max_batch: int = 64, max_tokens: int = 4096) -> Any:
+        """Unit vectors for ``texts``, in order (an ``(n, dim)`` float32 array).
+
+        Texts run sorted by token count, in batches of at most ``max_batch`` texts and
+        ``max_tokens`` padded tokens: a batch pads to its longest text, so neighbours in
+        length waste little, and short texts still go in large batches.
+        """
         import numpy as np
 
         encoded = self.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for batch in length_batches([len(e.ids) for e in encoded], max_batch, max_tokens):
+            vectors[batch] = self._run([encoded[i].ids for i in batch])
+        return vectors
+
+    def _run(self, rows: list[list[int]]) -> Any:
+        """Mean-pooled, normalised vectors of one batch of token ids (padded on the right here)."""
+        import numpy as np
+
+        ids = np.full((len(rows), max(len(r) for r in rows)), self._pad, dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, tokens in enumerate(rows):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self.graph.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
         weights = mask[..., None].astype(np.float32)
