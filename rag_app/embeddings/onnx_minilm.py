@@ -197,12 +197,14 @@ class OnnxMiniLM:
         self.tokenizer.no_padding()  # tokenizer.json may pad; each batch is padded in _run
         self._pad = self.tokenizer.token_to_id("[PAD]") or 0
 
-    def embed(self, texts: list[str], max_batch: int = 64, max_tokens: int = 4096) -> Any:
+    def embed(self, texts: list[str], max_batch: int = 64, max_tokens: int = 1024) -> Any:
         """Unit vectors for ``texts``, in order (an ``(n, dim)`` float32 array).
 
         Texts run sorted by token count, in batches of at most ``max_batch`` texts and
         ``max_tokens`` padded tokens: a batch pads to its longest text, so neighbours in
-        length waste little, and short texts still go in large batches.
+        length waste little, and short texts still go in large batches. Small batches run
+        faster per token on CPU too (measured: 1024 tokens ~25% faster than 4096, whose
+        activations and attention scores no longer stay in cache).
         """
         import numpy as np
 
