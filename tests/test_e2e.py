@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import DATA, bare_environ
+from helpers import DATA, bare_environ, sealed_environ
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +63,43 @@ def test_local_model_answers_from_the_documents_and_is_checked(tmp_path: Path):
     else:
         assert support.action in ("none", "flag") and answer.answer.strip()
         assert support.status in ("supported", "partial", "abstained")
+
+
+ASK = """
+import json, sys
+from rag_app import RagApp, Settings
+with RagApp(Settings(), persist_dir=sys.argv[1], llm="local", embed_precision=sys.argv[2]) as app:
+    app.reindex([sys.argv[3]])
+    said = []
+    for question in sys.argv[4:]:
+        answer = app.query(question)
+        said.append(answer.support.generated or answer.answer)
+print(json.dumps({"said": said, "torch": "torch" in sys.modules}))
+"""
+
+
+def test_int8_embeddings_leave_the_local_model_intact(tmp_path: Path):
+    """ONNX Runtime's int8 kernels leave the CPU's AMX tiles configured on the thread that calls
+    them, and llama.cpp trusts the tile setup it made once per thread: in one process the local
+    model's answers after the first were garbage. A fresh process (the state of the pytest process
+    hides it), three answers, the first question asked again last: the same words, and the same
+    words at both precisions."""
+    frame = "How long is the warranty on an aluminium frame?"
+
+    def ask(precision: str, *questions: str) -> dict:
+        run = subprocess.run(
+            [sys.executable, "-c", ASK, str(tmp_path / precision), precision, str(DATA), *questions],
+            capture_output=True, text=True, timeout=600, env=sealed_environ(tmp_path / "home"),
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    ask("int8", "warm-up")  # exports the int8 graph once if it is not cached (that imports torch)
+    int8 = ask("int8", frame, "What does error code E01 mean?", frame)
+    assert not int8["torch"]  # the cached ONNX graph, as every run after the first
+    said = int8["said"]
+    assert said[2] == said[0] and said[0].strip()
+    assert ask("fp32", frame)["said"][0] == said[0]
 
 
 def test_repl_follow_up_with_the_local_model_searches_the_new_topic(tmp_path: Path):

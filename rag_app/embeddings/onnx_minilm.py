@@ -16,6 +16,8 @@ import hashlib
 import json
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +176,18 @@ def length_batches(lengths: list[int], max_batch: int, max_tokens: int) -> list[
     return batches
 
 
+@lru_cache(maxsize=1)
+def _graph_thread() -> ThreadPoolExecutor:
+    """The one thread every ONNX Runtime call of this process starts from.
+
+    ONNX Runtime's int8 kernels use the CPU's AMX tiles and leave them configured on the
+    calling thread; llama.cpp configures the tiles once per thread and trusts them after.
+    On one thread, the local model's second answer and every later one came out as garbage
+    tokens; with ONNX Runtime on a thread of its own they match a process without it.
+    """
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-minilm")
+
+
 class OnnxMiniLM:
     """Tokenise with ``tokenizers``, run the graph with ``onnxruntime``, mean-pool, normalise."""
 
@@ -224,7 +238,8 @@ class OnnxMiniLM:
             ids[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = self.graph.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        inputs = {k: v for k, v in feeds.items() if k in self._inputs}
+        hidden = _graph_thread().submit(self.graph.run, None, inputs).result()[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
