@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--embeddings", default="minilm")
+    parser.add_argument("--precision", default="int8", choices=["int8", "fp32"], help="minilm on ONNX (RAG_EMBED_PRECISION)")
     parser.add_argument("--keep", type=float, default=0.995, help="share of answerable questions that must pass (default 99.5%%)")
     parser.add_argument("--work", default="/tmp/rag-calibrate", help="where the indexes are built (reused)")
     parser.add_argument("--sets", default=",".join(SETS), help="which sets' corpora to search (questions of all sets are used)")
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.sets.split(","):
         corpus = EVALDATA / name / "corpus"
         settings = Settings(persist_dir=str(Path(args.work) / f"{name}-{args.embeddings.replace(':', '_').replace('/', '_')}"),
-                            embeddings=args.embeddings)
+                            embeddings=args.embeddings, embed_precision=args.precision)
         with RagApp(settings) as app:
             app.reindex([corpus])
             p = best_scores(app, qa[name], False, corpus)
