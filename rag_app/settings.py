@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     @classmethod
     def load(cls, env_file: str | Path | None = ".env", **overrides: Any) -> "Settings":
         """Defaults < ``env_file`` < environment < ``overrides`` (``None`` values ignored)."""
-        return cls(**_FileAndEnvironment(env_file)()).with_overrides(**overrides)
+        return cls(**_file_and_environment(env_file)).with_overrides(**overrides)
 
     def with_overrides(self, **overrides: Any) -> "Settings":
         """A copy with the non-``None`` overrides applied (and validated)."""
@@ -144,20 +144,17 @@ class Settings(BaseSettings):
         return Path(self.persist_dir).expanduser()
 
 
-class _FileAndEnvironment:
-    """``.env`` then the process environment, through pydantic-settings' own sources."""
+def _file_and_environment(env_file: str | Path | None) -> dict[str, Any]:
+    """Our variables from ``env_file`` then the process environment (pydantic-settings' own
+    sources); anything else in a ``.env`` (other tools' variables, comments) is left alone."""
+    from pydantic_settings import DotEnvSettingsSource, EnvSettingsSource
 
-    def __init__(self, env_file: str | Path | None) -> None:
-        self.env_file = env_file
-
-    def __call__(self) -> dict[str, Any]:
-        from pydantic_settings import DotEnvSettingsSource, EnvSettingsSource
-
-        values: dict[str, Any] = {}
-        if self.env_file is not None and Path(self.env_file).is_file():
-            values.update(DotEnvSettingsSource(Settings, env_file=self.env_file, env_ignore_empty=True)())
-        values.update(EnvSettingsSource(Settings, env_ignore_empty=True)())
-        return values
+    values: dict[str, Any] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update(DotEnvSettingsSource(Settings, env_file=env_file, env_ignore_empty=True)())
+    values.update(EnvSettingsSource(Settings, env_ignore_empty=True)())
+    known = {str(f.validation_alias) for f in Settings.model_fields.values()} | set(Settings.model_fields)
+    return {k: v for k, v in values.items() if k in known}
 
 
 def _explain(exc: ValidationError) -> str:

@@ -86,6 +86,18 @@ def test_bad_setting_in_dotenv_names_it(env, cli, tmp_path: Path):
     assert code == 4 and "RAG_K" in err
 
 
+def test_dotenv_may_hold_other_tools_variables(env, corpus, cli, tmp_path: Path):
+    dotenv = tmp_path / "work" / ".env"
+    dotenv.write_text("# shared with other tools\nHF_TOKEN=hf_x\nRAG_K=1\nrag_k=9\n")
+    cli("reindex", str(corpus))
+    answer = cli.json("query", "How long is the frame warranty?", "--json")
+    assert len(answer["sources"]) == 1  # RAG_K from .env; other names (and other cases) left alone
+    bad = tmp_path / "work" / ".env"
+    bad.write_text("RAG_SEARCH=fuzzy\n")
+    code, _, err = cli("query", "x")
+    assert code == 4 and "RAG_SEARCH must be one of hybrid, vector, mmr or bm25, got 'fuzzy'" in err
+
+
 def test_openai_without_key_says_where_to_put_it(env, corpus, cli):
     cli("reindex", str(corpus))
     code, _, err = cli("query", "x", "--llm", "openai")
