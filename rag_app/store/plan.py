@@ -100,9 +100,13 @@ def plan_changes(
         try:
             chunks = load_chunks(f.path, split, data)
         except UnreadableFile as exc:
-            report.skipped.append(SkippedFile(source, str(exc)))
-            if record:
-                changes.removed.append(source)
+            if record and record.chunk_ids:
+                # Indexed before (a half-written file under --watch, a bad save): keep its answers.
+                kept = len(record.chunk_ids)
+                report.unchanged += kept
+                report.skipped.append(SkippedFile(source, f"{exc}; kept its {kept} chunks from the last reindex"))
+            else:
+                report.skipped.append(SkippedFile(source, str(exc)))
             continue
         changes.plans.append(plan_file(collection, f, file_hash, chunks, record))
 
