@@ -70,7 +70,7 @@ def test_an_index_without_a_search_side_is_answered_by_chroma_until_the_writer_r
     expected = chroma_view(app)
     index = app.vector_index()
     db = index.records.connection
-    for table in ("chunks", "vectors", "generations", "setups", "aliases"):
+    for table in ("chunks", "texts", "generations", "setups", "aliases"):
         db.execute(f"DELETE FROM {table}")  # as an index written before the search side existed
     app.close()
     again = make_app()

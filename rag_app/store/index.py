@@ -161,7 +161,7 @@ class VectorIndex:
                 configuration={"hnsw": {"space": "cosine"}},
             )
             self._check(collection)
-            self.records.chunks.set_setup(collection.name, self.setup())
+            self.records.chunks.set_setup(collection.name, {**self.setup(), "vectors": self.embedder.cache_identity})
             return collection
         try:
             collection = self.client.get_collection(self.physical_name(), embedding_function=None)

@@ -81,6 +81,8 @@ def plan_groups(
     (one file is never split), so memory is bounded by the group, not the corpus.
     """
     changes, pending = Changes(), 0
+    # An empty collection holds no chunk of a file without a record: no need to ask it per file.
+    fresh = collection is None or collection.count() == 0
     for f in found:
         source = str(f.path)
         record = records.get(source)
@@ -112,7 +114,7 @@ def plan_groups(
                 report.skipped.append(SkippedFile(source, str(exc)))
             continue
         del data
-        changes.plans.append(plan_file(collection, f, file_hash, chunks, record))
+        changes.plans.append(plan_file(None if fresh and record is None else collection, f, file_hash, chunks, record))
         pending += len(chunks)
         if pending >= budget:
             _count(changes, split, report)

@@ -39,6 +39,10 @@ class SearchReads:
         row = self._db.execute("SELECT setup FROM setups WHERE collection = ?", (collection,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def vector_key(self, collection: str) -> str:
+        """The embedding cache's model key holding ``collection``'s vectors (recorded with its setup)."""
+        return str((self.setup(collection) or {}).get("vectors", ""))
+
     def alias(self, name: str) -> str | None:
         """The physical collection serving index ``name``, if this database knows it."""
         row = self._db.execute("SELECT physical FROM aliases WHERE name = ?", (name,)).fetchone()
@@ -58,7 +62,9 @@ class SearchReads:
         hashes: list[str] = []
         blobs: list[bytes] = []
         for content_hash, blob in self._db.execute(
-            "SELECT content_hash, vector FROM vectors WHERE collection = ?", (collection,)
+            """SELECT t.content_hash, e.vector FROM texts t JOIN embedding_cache e
+               ON e.model = ? AND e.content_hash = t.content_hash WHERE t.collection = ?""",
+            (self.vector_key(collection), collection),
         ):
             hashes.append(content_hash)
             blobs.append(blob)

@@ -3,17 +3,20 @@
 Per physical collection:
 
 - ``chunks``: every chunk's id, source, content hash, metadata (JSON) and text;
-- ``vectors``: **one vector per distinct text** (keyed by content hash). A file
-  that repeats one paragraph 2,000 times adds one vector, not 2,000; exact
-  search over these vectors cannot be crowded out by duplicates the way an
-  HNSW graph is (see :mod:`rag_app.retrieval.search`);
-- ``texts``: the BM25 term counts of each distinct text (lower-cased words,
+- ``texts``: one row per **distinct text** (content hash) with its BM25 term counts (lower-cased words,
   stop words dropped, Snowball-stemmed; ids in ``vocab``), written with the
   reindex, row by row. A process turns them into a sparse BM25 weight matrix
   once (:meth:`ChunkStore.term_matrix`), never per query.
 
-Across collections and runs, ``embedding_cache`` maps (embedder variant,
-content hash) to a vector, so no text is embedded twice (:mod:`rag_app.store.embedding_cache`).
+Vectors are stored once on this side: ``embedding_cache`` maps (embedder variant,
+content hash) to a vector, across collections and runs, so no text is embedded
+twice (:mod:`rag_app.store.embedding_cache`); a collection's vectors are those of
+its distinct texts under the variant its setup records (``setup["vectors"]``). A
+file that repeats one paragraph 2,000 times adds one vector, not 2,000; exact
+search over these vectors cannot be crowded out by duplicates the way an HNSW graph
+is (see :mod:`rag_app.retrieval.search`). A rowid table: SQLite stores a 1.5 KB
+vector in its page, where a ``WITHOUT ROWID`` row that size spills to an overflow
+page of its own (3x the bytes).
 
 Writes happen inside the records' transaction (:meth:`RecordStore.save`), so
 the search side and the records always agree; the reindex checks the row count
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 
 #: Bump when the tables below change: they are mirrors, so an older layout is dropped and rebuilt
 #: (from Chroma on the next query or reindex); the embedding cache is kept.
-SEARCH_SCHEMA = "3"
+SEARCH_SCHEMA = "4"
 _MIRRORS = ("chunks", "vectors", "texts", "vocab", "generations", "setups", "aliases")
 
 SCHEMA = """
@@ -58,12 +61,6 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks (collection, source);
 CREATE INDEX IF NOT EXISTS chunks_by_hash ON chunks (collection, content_hash);
-CREATE TABLE IF NOT EXISTS vectors (
-    collection   TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    vector       BLOB NOT NULL,
-    PRIMARY KEY (collection, content_hash)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS texts (
     collection   TEXT NOT NULL,
     content_hash TEXT NOT NULL,
@@ -75,11 +72,12 @@ CREATE TABLE IF NOT EXISTS vocab (
     term TEXT NOT NULL UNIQUE
 );
 CREATE TABLE IF NOT EXISTS embedding_cache (
+    id           INTEGER PRIMARY KEY,
     model        TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     vector       BLOB NOT NULL,
-    PRIMARY KEY (model, content_hash)
-) WITHOUT ROWID;
+    UNIQUE (model, content_hash)
+);
 CREATE TABLE IF NOT EXISTS generations (
     collection TEXT PRIMARY KEY,
     generation INTEGER NOT NULL,
@@ -136,10 +134,16 @@ class ChunkStore(SearchReads):
         db.execute("CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         row = db.execute("SELECT value FROM search_meta WHERE key = 'schema'").fetchone()
         if row is None or row[0] != SEARCH_SCHEMA:
+            old_cache = db.execute(
+                "SELECT sql FROM sqlite_schema WHERE name = 'embedding_cache' AND sql LIKE '%WITHOUT ROWID%'"
+            ).fetchone()
             db.executescript(
                 "BEGIN IMMEDIATE;"
                 + "".join(f"DROP TABLE IF EXISTS {table};" for table in _MIRRORS)
+                + ("ALTER TABLE embedding_cache RENAME TO embedding_cache_old;" if old_cache else "")
                 + SCHEMA
+                + ("INSERT INTO embedding_cache (model, content_hash, vector) SELECT model, content_hash, vector "
+                   "FROM embedding_cache_old; DROP TABLE embedding_cache_old;" if old_cache else "")
                 + f"INSERT OR REPLACE INTO search_meta (key, value) VALUES ('schema', '{SEARCH_SCHEMA}');"
                 + "COMMIT;"
             )
@@ -198,9 +202,10 @@ class ChunkStore(SearchReads):
                 for r in rows
             ],
         )
+        key = self.vector_key(collection)
         self._db.executemany(
-            "INSERT OR IGNORE INTO vectors (collection, content_hash, vector) VALUES (?, ?, ?)",
-            [(collection, r.content_hash, blob(r.vector)) for r in rows if r.vector is not None],
+            "INSERT OR IGNORE INTO embedding_cache (model, content_hash, vector) VALUES (?, ?, ?)",
+            [(key, r.content_hash, blob(r.vector)) for r in rows if r.vector is not None],
         )
         self._add_texts(collection, {r.content_hash: r.text for r in rows})
 
@@ -248,18 +253,17 @@ class ChunkStore(SearchReads):
         )
 
     def _collect_vectors(self, collection: str, hashes: Iterable[str]) -> None:
-        """Drop the vectors and term counts of those ``hashes`` no chunk uses any more."""
+        """Forget the term counts of those ``hashes`` no chunk uses any more (their vectors stay cached)."""
         wanted = list(hashes)
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
             marks = ",".join("?" * len(part))
-            for table in ("vectors", "texts"):
-                self._db.execute(
-                    f"""DELETE FROM {table} WHERE collection = ? AND content_hash IN ({marks}) AND NOT EXISTS
-                        (SELECT 1 FROM chunks c INDEXED BY chunks_by_hash
-                         WHERE c.collection = {table}.collection AND c.content_hash = {table}.content_hash)""",
-                    (collection, *part),
-                )
+            self._db.execute(
+                f"""DELETE FROM texts WHERE collection = ? AND content_hash IN ({marks}) AND NOT EXISTS
+                    (SELECT 1 FROM chunks c INDEXED BY chunks_by_hash
+                     WHERE c.collection = texts.collection AND c.content_hash = texts.content_hash)""",
+                (collection, *part),
+            )
 
     def delete_sources(self, collection: str, sources: Sequence[str]) -> None:
         if not sources:
@@ -270,12 +274,12 @@ class ChunkStore(SearchReads):
         self._bump(collection)
 
     def drop(self, collection: str) -> None:
-        for table in ("chunks", "vectors", "texts", "generations", "setups"):
+        for table in ("chunks", "texts", "generations", "setups"):
             self._db.execute(f"DELETE FROM {table} WHERE collection = ?", (collection,))
 
     def clear(self, collection: str) -> None:
         """Before a re-mirror: no rows for ``collection`` (its setup and generation stay)."""
-        for table in ("chunks", "vectors", "texts"):
+        for table in ("chunks", "texts"):
             self._db.execute(f"DELETE FROM {table} WHERE collection = ?", (collection,))
         self._bump(collection)
 
@@ -286,15 +290,17 @@ class ChunkStore(SearchReads):
     def missing_vectors(self, collection: str) -> list[tuple[str, str]]:
         """``(chunk_id, content_hash)`` of one chunk per text that has no vector."""
         return list(self._db.execute(
-            """SELECT MIN(chunk_id), content_hash FROM chunks c WHERE collection = ? AND NOT EXISTS
-               (SELECT 1 FROM vectors v WHERE v.collection = c.collection AND v.content_hash = c.content_hash)
-               GROUP BY content_hash""",
-            (collection,),
+            """SELECT MIN(c.chunk_id), t.content_hash FROM texts t
+               JOIN chunks c INDEXED BY chunks_by_hash ON c.collection = t.collection AND c.content_hash = t.content_hash
+               WHERE t.collection = ? AND NOT EXISTS
+               (SELECT 1 FROM embedding_cache e WHERE e.model = ? AND e.content_hash = t.content_hash)
+               GROUP BY t.content_hash""",
+            (collection, self.vector_key(collection)),
         ))
 
     def put_vectors(self, collection: str, vectors: Mapping[str, Sequence[float]]) -> None:
         self._db.executemany(
-            "INSERT OR REPLACE INTO vectors (collection, content_hash, vector) VALUES (?, ?, ?)",
-            [(collection, h, blob(v)) for h, v in vectors.items()],
+            "INSERT OR REPLACE INTO embedding_cache (model, content_hash, vector) VALUES (?, ?, ?)",
+            [(self.vector_key(collection), h, blob(v)) for h, v in vectors.items()],
         )
         self._bump(collection)  # readers cached the matrix without these
