@@ -175,7 +175,7 @@ class RagApp:
         index = self.vector_index(create=True)
         if dry_run:
             return index.reindex(found, resolved, verify=verify, dry_run=True, unreadable=unreadable)
-        with WriterLock(s.persist_path / LOCK_FILE, wait=wait):
+        with WriterLock(s.persist_path / LOCK_FILE, wait=wait), index.writing(s.persist_path):
             index.refresh()  # another writer may have switched collections since we looked
             if rebuild:
                 return index.rebuild(found, resolved, progress=progress, unreadable=unreadable)

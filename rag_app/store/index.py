@@ -18,11 +18,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from loaders import Chunk, FoundFile, SplitConfig
 from rag_app.errors import IndexMismatch, IndexMissing
+from rag_app.store import lease
 from rag_app.store.mirror import fill_missing_vectors
 from rag_app.store.plan import Changes, plan_groups, removed_sources
 from rag_app.store.records import FileRecord, RecordStore
@@ -36,10 +38,10 @@ if TYPE_CHECKING:
 
     from rag_app.embeddings import Embedder
 
+ALIASES = lease.ALIASES  # a collection whose metadata maps index names to physical collections
 SCHEMA_VERSION = 1
 #: Chunks read, embedded and committed per group of a reindex: what bounds its memory.
 GROUP_CHUNKS = 4096
-ALIASES = "rag-app.aliases"  # a collection whose metadata maps index names to physical collections
 
 class VectorIndex:
     """One Chroma collection plus the records of the files it was built from."""
@@ -63,6 +65,7 @@ class VectorIndex:
         self.stop = threading.Event()  # set it to end a reindex after the current batch
         self.group_chunks = GROUP_CHUNKS
         self.publish = publish  # a shared server: publish each commit's stamp beside the collection
+        self._writer: str | None = None  # our lease's identity while writing to a server
         self._physical: str | None = None
         self._vectors: dict[str, Any] = {}  # content hash -> vector written in the current group
 
@@ -132,23 +135,31 @@ class VectorIndex:
 
     def _publish(self, physical: str) -> None:
         """With a server: record the search side's stamp beside the collection (readers compare it)."""
+        if self.publish:
+            lease.update(self.client, {f"stamp:{physical}": self.records.chunks.stamp(physical)}, self.name, self._writer)
+
+    @contextmanager
+    def writing(self, persist_dir: Path) -> Iterator[None]:
+        """While this process writes: with a server, hold the writer lease (:mod:`rag_app.store.lease`)."""
         if not self.publish:
+            yield
             return
-        aliases = self.client.get_or_create_collection(ALIASES, embedding_function=None)
-        mapping = {k: v for k, v in (aliases.metadata or {}).items() if not k.startswith("hnsw:")}
-        mapping[f"stamp:{physical}"] = self.records.chunks.stamp(physical)
-        aliases.modify(metadata=mapping)
+        me = lease.identity(persist_dir)
+        lease.acquire(self.client, self.name, me)
+        self._writer = me
+        try:
+            yield
+        finally:
+            self._writer = None
+            lease.release(self.client, self.name, me)
 
     def refresh(self) -> None:
         """Forget the cached collection name; the next call looks it up again."""
         self._physical = None
 
     def _set_alias(self, physical: str) -> None:
-        aliases = self.client.get_or_create_collection(ALIASES, embedding_function=None)
-        mapping = {k: v for k, v in (aliases.metadata or {}).items() if not k.startswith("hnsw:")}
-        mapping[self.name] = physical
-        mapping[f"stamp:{physical}"] = self.records.chunks.stamp(physical)
-        aliases.modify(metadata=mapping)
+        changes = {self.name: physical, f"stamp:{physical}": self.records.chunks.stamp(physical)}
+        lease.update(self.client, changes, self.name, self._writer)
         self.records.chunks.set_alias(self.name, physical)
         self._physical = physical
 
