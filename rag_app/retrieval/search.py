@@ -137,7 +137,7 @@ class Searcher:
             if store is None:
                 from rag_app.retrieval.from_chroma import search_chroma
 
-                return search_chroma(self.index, physical, query, options)
+                return search_chroma(self.index, physical, query, options, remote=self.remote)
             return self._search(store, physical, query, options)
 
     def _search(self, store: "ChunkStore", physical: str, query: str, options: RetrievalOptions) -> list["Document"]:
