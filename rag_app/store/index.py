@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from loaders import Chunk, FoundFile, SplitConfig
 from rag_app.errors import IndexMismatch, IndexMissing
-from rag_app.store import lease
+from rag_app.store import arrays, lease
 from rag_app.store.mirror import fill_missing_vectors
 from rag_app.store.plan import Changes, plan_groups, removed_sources
 from rag_app.store.records import FileRecord, RecordStore
@@ -64,6 +64,7 @@ class VectorIndex:
         self.write_batch = write_batch
         self.stop = threading.Event()  # set it to end a reindex after the current batch
         self.group_chunks = GROUP_CHUNKS
+        self.arrays_from = arrays.ARRAYS_FROM
         self.publish = publish  # a shared server: publish each commit's stamp beside the collection
         self._writer: str | None = None  # our lease's identity while writing to a server
         self._physical: str | None = None
@@ -237,6 +238,8 @@ class VectorIndex:
                 collection.delete(where={"source": source})
             self.records.forget(physical, removed)
         fill_missing_vectors(self.records, collection)
+        if self.records.chunks.text_count(physical) >= self.arrays_from:
+            arrays.export(self.records.chunks, physical, self.records.path.parent / "arrays")
         self._publish(physical)
         report.chunks = collection.count()
         report.duration_s = time.perf_counter() - started
@@ -309,6 +312,7 @@ class VectorIndex:
             if name.startswith(f"{self.name}--") and name != active:
                 self.client.delete_collection(name)  # a rebuild that never finished
                 self.records.drop_collection(name)
+                arrays.forget(self.records.path.parent / "arrays", name)
         target = f"{self.name}--{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         self._physical = target
         try:
@@ -326,6 +330,7 @@ class VectorIndex:
             except Exception:
                 pass
             self.records.drop_collection(active)
+            arrays.forget(self.records.path.parent / "arrays", active)
         return report
 
     def _alias_or_collection_exists(self) -> bool:

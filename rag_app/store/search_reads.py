@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from rag_app.store.bm25 import bm25_weights
 
@@ -72,6 +72,20 @@ class SearchReads:
             return hashes, np.zeros((0, 0), dtype=np.float32)
         matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
         return hashes, matrix
+
+    def text_count(self, collection: str) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM texts WHERE collection = ?", (collection,)).fetchone()[0])
+
+    def dimension(self, collection: str) -> int:
+        return int((self.setup(collection) or {}).get("dimension", 0))
+
+    def sorted_vectors(self, collection: str) -> Iterator[tuple[str, bytes]]:
+        """``(content hash, float32 vector bytes)`` of each distinct text, in hash order."""
+        return iter(self._db.execute(
+            """SELECT t.content_hash, e.vector FROM texts t JOIN embedding_cache e
+               ON e.model = ? AND e.content_hash = t.content_hash WHERE t.collection = ? ORDER BY t.content_hash""",
+            (self.vector_key(collection), collection),
+        ))
 
     def term_matrix(self, collection: str, row: Mapping[str, int], k1: float = 1.5, b: float = 0.75) -> Any:
         """BM25 weights as a sparse (terms x texts) CSR matrix; text columns in ``row`` order.
