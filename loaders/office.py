@@ -90,6 +90,14 @@ def read_docx(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
         raise
     except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors on broken parts
         raise UnreadableFile(f"corrupt Word document: {type(exc).__name__}: {exc}") from None
+    sections = heading_sections(blocks, "docx")
+    if not sections:
+        raise UnreadableFile("no text in the Word document")
+    return sections
+
+
+def heading_sections(blocks: list[tuple[int | None, str]], kind: str) -> list[Section]:
+    """Numbered blocks (``(heading level or None, text)``) as one section per heading path."""
     sections: list[Section] = []
     stack: list[tuple[int, str]] = []
     lines: list[str] = []
@@ -97,8 +105,8 @@ def read_docx(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
 
     def flush() -> None:
         if lines:
-            path_ = " > ".join(t for _, t in stack)
-            sections.append(Section("\n".join(lines), line_map=tuple(numbers), kind="docx", headings=path_))
+            path = " > ".join(t for _, t in stack)
+            sections.append(Section("\n".join(lines), line_map=tuple(numbers), kind=kind, headings=path))
         lines.clear()
         numbers.clear()
 
@@ -111,8 +119,6 @@ def read_docx(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
         lines.append(text)
         numbers.append(number)
     flush()
-    if not sections:
-        raise UnreadableFile("no text in the Word document")
     return sections
 
 

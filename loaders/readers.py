@@ -75,17 +75,23 @@ class _HTMLText(HTMLParser):
         self._flush()
 
 
-def read_html(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
+def html_lines(text: str) -> list[tuple[int, str]]:
+    """``(source line, visible text)`` for each block of an HTML document."""
     parser = _HTMLText()
-    text, encoding = decode(data, ctx.encoding)
     parser.feed(text)
     parser.close()
-    if not parser.lines:
+    return parser.lines
+
+
+def read_html(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
+    text, encoding = decode(data, ctx.encoding)
+    lines = html_lines(text)
+    if not lines:
         raise UnreadableFile("no visible text in the HTML")
     return [
         Section(
-            "\n".join(text for _, text in parser.lines),
-            line_map=tuple(line for line, _ in parser.lines),
+            "\n".join(text for _, text in lines),
+            line_map=tuple(line for line, _ in lines),
             kind="html",
             encoding=encoding,
         )
