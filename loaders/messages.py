@@ -21,9 +21,12 @@ def read_ipynb(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
     try:
         notebook = json.loads(text)
         cells = notebook["cells"]
+        if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+            raise TypeError("'cells' is not a list of cells")
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise UnreadableFile(f"not a Jupyter notebook: {type(exc).__name__}: {exc}") from None
-    language = str(((notebook.get("metadata") or {}).get("kernelspec") or {}).get("language") or "")
+    kernel = (notebook.get("metadata") or {}).get("kernelspec") if isinstance(notebook.get("metadata"), dict) else None
+    language = str(kernel.get("language") or "") if isinstance(kernel, dict) else ""
     sections = []
     heading = ""
     for number, cell in enumerate(cells, 1):
