@@ -46,9 +46,9 @@ def answer_text(answer: "Answer", full_sources: bool = False) -> str:
 def report_text(report: "IndexReport") -> str:
     if report.dry_run:
         head = (
-            f"Dry run: {report.files} files found, {report.files_read} would be read; "
-            f"{report.added} chunks to add, {report.updated} to update, {report.deleted} to delete, "
-            f"{report.unchanged} unchanged; {report.tokens_to_embed} tokens to embed."
+            f"Dry run: {_n(report.files, 'file')} found, {report.files_read} would be read; "
+            f"{_n(report.added, 'chunk')} to add, {report.updated} to update, {report.deleted} to delete, "
+            f"{report.unchanged} unchanged; {_n(report.tokens_to_embed, 'token')} to embed."
         )
         files = [f"  changed: {p}" for p in report.changed_files] + [f"  deleted: {p}" for p in report.deleted_files]
         return "\n".join([head, *files])
