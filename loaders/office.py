@@ -32,13 +32,14 @@ def check_package(data: bytes, kind: str, old: str) -> None:
         raise UnreadableFile(f"corrupt {kind}: not a zip package")
 
 
-def _needs(module: str, what: str) -> Any:
+def _needs(module: str, package: str, what: str) -> Any:
+    """``import module``, or :class:`UnreadableFile` naming the one-line install."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UnreadableFile(f"{what} need {module.replace('docx', 'python-docx').replace('pptx', 'python-pptx')}: {OFFICE_HINT}") from None
+        raise UnreadableFile(f"{what} need {package}: {OFFICE_HINT}") from None
 
 
 def _row_cells(row: Any) -> list[str]:
@@ -82,7 +83,7 @@ def _docx_blocks(document: Any) -> Iterator[tuple[int | None, str]]:
 
 def read_docx(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
     check_package(data, "Word document", ".doc")
-    docx = _needs("docx", "Word files")
+    docx = _needs("docx", "python-docx", "Word files")
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = list(_docx_blocks(document))
@@ -139,7 +140,7 @@ def _shape_lines(shape: Any) -> Iterator[str]:
 
 def read_pptx(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
     check_package(data, "PowerPoint file", ".ppt")
-    pptx = _needs("pptx", "PowerPoint files")
+    pptx = _needs("pptx", "python-pptx", "PowerPoint files")
     try:
         deck = pptx.Presentation(io.BytesIO(data))
         sections = []
