@@ -130,7 +130,7 @@ class RagApp:
             client = self.chroma_client(create) if s.chroma_host else (lambda: self.chroma_client(create))
             self._index = VectorIndex(
                 client, self.settings.collection, self.embedder, split, self._records,
-                write_batch=max(self.settings.embed_batch_size, 1) * 4,
+                write_batch=max(self.settings.embed_batch_size, 1) * 4, publish=bool(s.chroma_host),
             )
         return self._index
 
@@ -384,6 +384,9 @@ class RagApp:
         return RetrievalQA(core=self.chain(llm, k=k, **kwargs))
 
     def close(self) -> None:
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
         if self._records is not None:
             self._records.close()
             self._records = None

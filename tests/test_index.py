@@ -90,14 +90,24 @@ def test_bad_files_are_skipped_and_the_rest_indexed(make_app, corpus: Path):
     assert report.chunks > 0 and report.files == 9
 
 
-def test_a_file_that_turns_bad_loses_its_stale_chunks(make_app, corpus: Path):
+def test_a_file_that_turns_bad_keeps_its_chunks_with_a_warning(make_app, corpus: Path):
     app = make_app()
     app.reindex([corpus])
-    (corpus / "models.json").write_text("{ not json")
+    before = {i for i, m in zip(*_ids_and_metadatas(app)) if m["source"] == str(corpus / "models.json")}
+    (corpus / "models.json").write_text("{ not json")  # e.g. half-written by an editor
     report = app.reindex([corpus])
     assert [Path(s.source).name for s in report.skipped] == ["models.json"]
-    sources = {m["source"] for m in app.vector_index().collection().get(include=["metadatas"])["metadatas"]}
-    assert str(corpus / "models.json") not in sources
+    assert f"kept its {len(before)} chunks" in report.skipped[0].reason
+    assert before and before <= set(_ids_and_metadatas(app)[0])
+    assert app.retrieve("bike frame gears", k=2, where="source:*models.json")  # still answers from it
+    (corpus / "models.json").unlink()  # gone for good: its chunks go too
+    app.reindex([corpus])
+    assert not before & set(_ids_and_metadatas(app)[0])
+
+
+def _ids_and_metadatas(app) -> tuple[list[str], list[dict]]:
+    got = app.vector_index().collection().get(include=["metadatas"])
+    return got["ids"], got["metadatas"]
 
 
 def test_a_crash_between_write_and_record_is_repaired(make_app, corpus: Path):

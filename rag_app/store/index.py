@@ -29,6 +29,7 @@ from rag_app.store.report import IndexReport, Progress, SkippedFile
 from rag_app.store.search_side import ChunkRow, text_hash
 
 if TYPE_CHECKING:
+    import numpy as np
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
@@ -48,6 +49,7 @@ class VectorIndex:
         split: SplitConfig,
         records: RecordStore,
         write_batch: int = 256,
+        publish: bool = False,
     ) -> None:
         self._client = client
         self.name = name
@@ -56,6 +58,7 @@ class VectorIndex:
         self.records = records
         self.write_batch = write_batch
         self.stop = threading.Event()  # set it to end a reindex after the current batch
+        self.publish = publish  # a shared server: publish each commit's stamp beside the collection
         self._physical: str | None = None
         self._vectors: dict[str, list[float]] = {}  # content hash -> vector written this run
 
@@ -111,6 +114,27 @@ class VectorIndex:
             self._physical = str(aliases.get(self.name, self.name))
         return self._physical
 
+    def published(self) -> tuple[str, str]:
+        """``(physical collection, writer's stamp)`` as recorded beside the collections in Chroma.
+
+        Read-only: what a reader without (or unsure of) a local search side asks.
+        """
+        try:
+            meta = self.client.get_collection(ALIASES, embedding_function=None).metadata or {}
+        except Exception:  # no alias collection: never rebuilt, never published
+            meta = {}
+        physical = str(meta.get(self.name, self.name))
+        return physical, str(meta.get(f"stamp:{physical}", ""))
+
+    def _publish(self, physical: str) -> None:
+        """With a server: record the search side's stamp beside the collection (readers compare it)."""
+        if not self.publish:
+            return
+        aliases = self.client.get_or_create_collection(ALIASES, embedding_function=None)
+        mapping = {k: v for k, v in (aliases.metadata or {}).items() if not k.startswith("hnsw:")}
+        mapping[f"stamp:{physical}"] = self.records.chunks.stamp(physical)
+        aliases.modify(metadata=mapping)
+
     def refresh(self) -> None:
         """Forget the cached collection name; the next call looks it up again."""
         self._physical = None
@@ -119,6 +143,7 @@ class VectorIndex:
         aliases = self.client.get_or_create_collection(ALIASES, embedding_function=None)
         mapping = {k: v for k, v in (aliases.metadata or {}).items() if not k.startswith("hnsw:")}
         mapping[self.name] = physical
+        mapping[f"stamp:{physical}"] = self.records.chunks.stamp(physical)
         aliases.modify(metadata=mapping)
         self.records.chunks.set_alias(self.name, physical)
         self._physical = physical
@@ -214,6 +239,7 @@ class VectorIndex:
         self._vectors.clear()
         self._fill_missing_vectors(collection)
         self.records.forget(self.physical_name(), removed)
+        self._publish(self.physical_name())
         report.chunks = collection.count()
         report.duration_s = time.perf_counter() - started
         return report
@@ -242,6 +268,7 @@ class VectorIndex:
             offset += page
         with self.records.transaction():
             store.mirror(physical, rows)
+        self._publish(physical)
         return True
 
     def _fill_missing_vectors(self, collection: "Collection") -> None:
@@ -303,22 +330,27 @@ class VectorIndex:
         except IndexMissing:
             return None
 
-    def _embed(self, chunks: Sequence[Chunk]) -> list[list[float]]:
-        """Vectors for ``chunks``: each distinct text embedded once, ever (embedding cache)."""
-        store = self.records.chunks
+    def _embed(self, chunks: Sequence[Chunk]) -> "np.ndarray":
+        """Vectors for ``chunks`` (float32 rows): each distinct text embedded once, ever (embedding cache)."""
+        import numpy as np
+
+        from rag_app.store.embedding_cache import cache, cached
+
+        db = self.records.connection
         model = self.embedder.cache_identity
         known = {h: self._vectors[h] for h in {c.content_hash for c in chunks} if h in self._vectors}
-        known.update(store.cached(model, [c.content_hash for c in chunks if c.content_hash not in known]))
+        known.update(cached(db, model, [c.content_hash for c in chunks if c.content_hash not in known]))
         todo: dict[str, str] = {}
         for c in chunks:
             if c.content_hash not in known:
                 todo.setdefault(c.content_hash, c.text)
         if todo:
-            fresh = dict(zip(todo, self.embedder.embed_documents(list(todo.values()))))
-            store.cache(model, fresh)
+            vectors = np.asarray(self.embedder.embed_documents(list(todo.values())), dtype=np.float32)
+            fresh = dict(zip(todo, vectors))
+            cache(db, model, fresh)
             known.update(fresh)
         self._vectors.update(known)
-        return [known[c.content_hash] for c in chunks]
+        return np.stack([known[c.content_hash] for c in chunks]).astype(np.float32, copy=False)
 
     def _write(self, collection: "Collection", chunks: list[Chunk], progress: Progress | None) -> int:
         done = 0

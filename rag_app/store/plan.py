@@ -106,9 +106,13 @@ def plan_changes(
         try:
             chunks = load_chunks(f.path, split, data, notices)
         except UnreadableFile as exc:
-            report.skipped.append(SkippedFile(source, str(exc)))
-            if record:
-                changes.removed.append(source)
+            if record and record.chunk_ids:
+                # Indexed before (a half-written file under --watch, a bad save): keep its answers.
+                kept = len(record.chunk_ids)
+                report.unchanged += kept
+                report.skipped.append(SkippedFile(source, f"{exc}; kept its {kept} chunks from the last reindex"))
+            else:
+                report.skipped.append(SkippedFile(source, str(exc)))
             continue
         report.files_indexed += 1
         report.warnings.extend(FileWarning(source, n.reason, n.line, n.page) for n in notices)

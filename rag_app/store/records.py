@@ -54,21 +54,32 @@ class RecordStore:
     """Per-file bookkeeping for one or more collections."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._conn: sqlite3.Connection | None = None
         self._chunks: "ChunkStore | None" = None
 
     @property
+    def _db(self) -> sqlite3.Connection:
+        """The writer's connection, opened on first use (queries read through their own, read-only)."""
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            self._conn = db
+        return self._conn
+
+    @property
     def connection(self) -> sqlite3.Connection:
-        """The SQLite connection (records and search side share it), for inspection and repair."""
+        """The writer's SQLite connection (records and search side share it), for inspection and repair."""
         return self._db
 
     def close(self) -> None:
-        self._db.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+            self._chunks = None
 
     def all(self, collection: str) -> dict[str, FileRecord]:
         rows = self._db.execute(

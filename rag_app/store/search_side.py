@@ -13,7 +13,7 @@ Per physical collection:
   once (:meth:`ChunkStore.term_matrix`), never per query.
 
 Across collections and runs, ``embedding_cache`` maps (embedder variant,
-content hash) to a vector, so no text is embedded twice.
+content hash) to a vector, so no text is embedded twice (:mod:`rag_app.store.embedding_cache`).
 
 Writes happen inside the records' transaction (:meth:`RecordStore.save`), so
 the search side and the records always agree; the reindex checks the row count
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 #: Bump when the tables below change: they are mirrors, so an older layout is dropped and rebuilt
 #: (from Chroma on the next query or reindex); the embedding cache is kept.
-SEARCH_SCHEMA = "2"
+SEARCH_SCHEMA = "3"
 _MIRRORS = ("chunks", "vectors", "texts", "vocab", "generations", "setups", "aliases")
 
 SCHEMA = """
@@ -80,7 +81,8 @@ CREATE TABLE IF NOT EXISTS embedding_cache (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS generations (
     collection TEXT PRIMARY KEY,
-    generation INTEGER NOT NULL
+    generation INTEGER NOT NULL,
+    stamp      TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS setups (
     collection TEXT PRIMARY KEY,
@@ -109,7 +111,8 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _blob(vector: Sequence[float]) -> bytes:
+def blob(vector: Sequence[float]) -> bytes:
+    """A vector as the search side stores it: little-endian float32."""
     import numpy as np
 
     return np.asarray(vector, dtype="<f4").tobytes()
@@ -118,8 +121,17 @@ def _blob(vector: Sequence[float]) -> bytes:
 class ChunkStore:
     """Reads and writes the search side; writes expect the caller's transaction."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, readonly: bool = False) -> None:
+        """``readonly``: a reader's connection: an older layout is left alone (``current`` is False)."""
         self._db = db
+        self.current = True
+        if readonly:
+            try:
+                row = db.execute("SELECT value FROM search_meta WHERE key = 'schema'").fetchone()
+            except sqlite3.OperationalError:  # no search side in this database yet
+                row = None
+            self.current = row is not None and row[0] == SEARCH_SCHEMA
+            return
         db.execute("CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         row = db.execute("SELECT value FROM search_meta WHERE key = 'schema'").fetchone()
         if row is None or row[0] != SEARCH_SCHEMA:
@@ -134,16 +146,26 @@ class ChunkStore:
     # --- bookkeeping --------------------------------------------------------------------
 
     def _bump(self, collection: str) -> None:
+        stamp = os.urandom(8).hex()
         self._db.execute(
-            """INSERT INTO generations (collection, generation) VALUES (?, 1)
-               ON CONFLICT (collection) DO UPDATE SET generation = generation + 1""",
-            (collection,),
+            """INSERT INTO generations (collection, generation, stamp) VALUES (?, 1, ?)
+               ON CONFLICT (collection) DO UPDATE SET generation = generation + 1, stamp = excluded.stamp""",
+            (collection, stamp),
         )
 
     def generation(self, collection: str) -> int:
         """Changes whenever the collection's chunks change (cheap to ask per query)."""
         row = self._db.execute("SELECT generation FROM generations WHERE collection = ?", (collection,)).fetchone()
         return int(row[0]) if row else 0
+
+    def stamp(self, collection: str) -> str:
+        """A random token that changes with every generation (published beside a server's collection)."""
+        row = self._db.execute("SELECT stamp FROM generations WHERE collection = ?", (collection,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def knows(self, collection: str) -> bool:
+        """Whether this search side holds ``collection`` (its setup and at least one write)."""
+        return self.current and self.setup(collection) is not None and self.generation(collection) > 0
 
     def set_setup(self, collection: str, setup: Mapping[str, Any]) -> None:
         """What built ``collection`` (as recorded in its Chroma metadata)."""
@@ -194,7 +216,7 @@ class ChunkStore:
         )
         self._db.executemany(
             "INSERT OR IGNORE INTO vectors (collection, content_hash, vector) VALUES (?, ?, ?)",
-            [(collection, r.content_hash, _blob(r.vector)) for r in rows if r.vector is not None],
+            [(collection, r.content_hash, blob(r.vector)) for r in rows if r.vector is not None],
         )
         self._add_texts(collection, {r.content_hash: r.text for r in rows})
 
@@ -277,39 +299,9 @@ class ChunkStore:
     def put_vectors(self, collection: str, vectors: Mapping[str, Sequence[float]]) -> None:
         self._db.executemany(
             "INSERT OR REPLACE INTO vectors (collection, content_hash, vector) VALUES (?, ?, ?)",
-            [(collection, h, _blob(v)) for h, v in vectors.items()],
+            [(collection, h, blob(v)) for h, v in vectors.items()],
         )
-
-    # --- the embedding cache (its own small transactions) ------------------------------------------
-
-    def cached(self, model: str, hashes: Iterable[str]) -> dict[str, list[float]]:
-        import numpy as np
-
-        wanted = list(dict.fromkeys(hashes))
-        found: dict[str, list[float]] = {}
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for content_hash, blob in self._db.execute(
-                f"SELECT content_hash, vector FROM embedding_cache WHERE model = ? AND content_hash IN ({marks})",
-                (model, *part),
-            ):
-                found[content_hash] = np.frombuffer(blob, dtype="<f4").tolist()
-        return found
-
-    def cache(self, model: str, vectors: Mapping[str, Sequence[float]]) -> None:
-        if not vectors:
-            return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO embedding_cache (model, content_hash, vector) VALUES (?, ?, ?)",
-                [(model, h, _blob(v)) for h, v in vectors.items()],
-            )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        self._bump(collection)  # readers cached the matrix without these
 
     # --- reads for search ----------------------------------------------------------------------
 
