@@ -121,7 +121,7 @@ def _records(text: str, delim: str, quote: str, width: int | None, ctx: ReadCont
             yield start, fields
             continue
         if unbalanced:
-            ctx.warn("unclosed quote", line=start)
+            ctx.warn("unclosed quote (never closes); read up to the end of the file", line=start)
         fields = next(csv.reader(["".join(block)], delimiter=delim, quotechar=quote, strict=False), [])
         yield start, fields
 

@@ -107,13 +107,13 @@ def walk(
                 if full.is_symlink():
                     problem = _link_problem(full, real_roots, follow_links)
                     target = os.path.realpath(full)
-                    if problem is None and (target in visited or _inside(os.path.realpath(base), [target])):
-                        problem = f"symlink loop ({_join(rel_dir, d)} -> {target}, already indexed)"
+                    if problem is None and _inside(os.path.realpath(base), [target]):
+                        problem = f"symlink loop ({_join(rel_dir, d)} -> {target}, a folder it is in)"
                     if problem is not None:
                         skip.append((full, problem))
                         continue
-                    if not follow_links:
-                        continue  # its target lies inside the folders and is walked there
+                    if _inside(target, real_roots) or target in visited:
+                        continue  # its target is walked where it is (or was, through another link)
                     visited.add(target)
                 kept.append(d)
             dirnames[:] = kept
