@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import deque
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -86,44 +87,70 @@ def _outside_quotes(line: str, delim: str, quote: str) -> int:
     return count
 
 
+def _still_open(text: str, delim: str, quote: str) -> bool:
+    """Whether a quoted field is still open at the end of ``text`` (as the csv module reads it)."""
+    inside, at_field_start, i = False, True, 0
+    while i < len(text):
+        ch = text[i]
+        if inside:
+            if ch == quote:
+                if text[i + 1 : i + 2] == quote:
+                    i += 1  # "" inside quotes
+                else:
+                    inside = False
+        elif ch == quote and at_field_start:
+            inside = True
+        at_field_start = not inside and ch in (delim, "\n", "\r")
+        i += 1
+    return inside
+
+
 def _records(text: str, delim: str, quote: str, width: int | None, ctx: ReadContext) -> Iterator[tuple[int, list[str]]]:
-    """``(line, fields)`` per record, reading physical lines one at a time."""
+    """``(first line, fields)`` per record; one ``csv.reader`` pass, lines pulled one at a time.
+
+    A record spanning lines whose quote never closes, or whose middle lines are whole rows of
+    their own, is named; its first line is read with the quote as a plain character and the
+    lines after it are read again as rows.
+    """
     stream = io.StringIO(text)
-    pending: list[str] = []  # lines to re-read one by one after an unclosed quote
-    number = 0
+    pushback: deque[str] = deque()
+    block: list[str] = []
 
-    def next_line() -> str | None:
-        nonlocal number
-        line = pending.pop(0) if pending else stream.readline()
-        if not line:
-            return None
-        number += 1
-        return line
+    def feed() -> Iterator[str]:
+        while True:
+            line = pushback.popleft() if pushback else stream.readline()
+            if not line:
+                return
+            block.append(line)
+            yield line
 
+    number = 0  # lines consumed before the current record
     while True:
-        first = next_line()
-        if first is None:
-            return
-        start, block = number, [first]
-        while sum(part.count(quote) for part in block) % 2 and (more := next_line()) is not None:
-            block.append(more)
-        unbalanced = sum(part.count(quote) for part in block) % 2 == 1
-        middle = block[1:-1] if not unbalanced else block[1:]
-        swallowed = width is not None and width > 1 and any(
-            _outside_quotes(part, delim, quote) == width - 1 for part in middle
-        )
-        if len(block) > 1 and (unbalanced or swallowed):
-            where = "never closes" if unbalanced else f"runs on to line {start + len(block) - 1}"
-            ctx.warn(f"unclosed quote ({where}); its lines were read one by one", line=start)
-            pending[:0] = block[1:]
-            number = start
-            fields = next(csv.reader([first.rstrip("\r\n")], delimiter=delim, quoting=csv.QUOTE_NONE), [])
+        for fields in csv.reader(feed(), delimiter=delim, quotechar=quote, strict=False):
+            lines = block[:]
+            block.clear()
+            start = number + 1
+            number += len(lines)
+            if quote not in lines[0]:
+                yield start, fields
+                continue
+            joined = "".join(lines) if len(lines) > 1 else lines[0]
+            unbalanced = joined.count(quote) % 2 == 1 and _still_open(joined, delim, quote)
+            swallowed = width is not None and width > 1 and any(
+                _outside_quotes(line, delim, quote) == width - 1 for line in (lines[1:] if unbalanced else lines[1:-1])
+            )
+            if len(lines) > 1 and (unbalanced or swallowed):
+                where = "never closes" if unbalanced else f"runs on to line {start + len(lines) - 1}"
+                ctx.warn(f"unclosed quote ({where}); its lines were read one by one", line=start)
+                pushback.extendleft(reversed(lines[1:]))
+                number = start
+                yield start, next(csv.reader([lines[0].rstrip("\r\n")], delimiter=delim, quoting=csv.QUOTE_NONE), [])
+                continue
+            if unbalanced:
+                ctx.warn("unclosed quote (never closes); read up to the end of the file", line=start)
             yield start, fields
-            continue
-        if unbalanced:
-            ctx.warn("unclosed quote (never closes); read up to the end of the file", line=start)
-        fields = next(csv.reader(["".join(block)], delimiter=delim, quotechar=quote, strict=False), [])
-        yield start, fields
+        if not pushback:
+            return
 
 
 def read_csv(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:

@@ -88,15 +88,19 @@ def test_csv_ragged_rows_are_indexed_and_named(tmp_path: Path):
 
 
 def test_csv_unclosed_quote_is_named_not_merged(tmp_path: Path):
-    text = 'name,note,price\nA,"broken note,5\nB,fine,6\nC,"ok",7\n'
+    text = 'name,note,price\nA,"broken note,5\nB,fine,6\nC,ok,7\n'
     lines, rows, notices = _csv(tmp_path, "q.csv", text)
     assert rows == [2, 3, 4] and lines[1:] == ["name: B; note: fine; price: 6", "name: C; note: ok; price: 7"]
+    assert lines[0] == 'name: A; note: "broken note; price: 5'
     assert notices == [Notice("unclosed quote (never closes); its lines were read one by one", line=2)]
     # A quote that closes rows later, having swallowed whole rows, is named too.
-    text = 'name,note,price\nA,"broken note,5\nB,fine,6\nC,"ok,7\n'
-    lines, rows, notices = _csv(tmp_path, "q2.csv", text)
-    assert rows[:2] == [2, 3] and lines[1] == "name: B; note: fine; price: 6"
-    assert notices[0] == Notice("unclosed quote (runs on to line 4); its lines were read one by one", line=2)
+    for end in ('C,"ok",7\n', 'C,"ok,7\n'):
+        lines, rows, notices = _csv(tmp_path, "q2.csv", 'name,note,price\nA,"broken note,5\nB,fine,6\n' + end)
+        assert rows[:2] == [2, 3] and lines[1] == "name: B; note: fine; price: 6"
+        assert notices[0].line == 2 and notices[0].reason.startswith("unclosed quote (")
+    # An inch mark is not a quote.
+    lines, rows, notices = _csv(tmp_path, "inch.csv", 'part,size\nwheel,28" rim\ntyre,29\n')
+    assert lines == ['part: wheel; size: 28" rim', "part: tyre; size: 29"] and notices == []
 
 
 def test_csv_quoted_newlines_stay_one_record_at_its_first_line(tmp_path: Path):
