@@ -192,6 +192,13 @@ def _lazy(module: str, name: str) -> Reader:
     return read
 
 
+def read_legacy_office(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
+    """.doc/.xls/.ppt are walked only to say what to do with them (no maintained pure-Python reader)."""
+    modern = {".doc": "Word document (.doc): save it as .docx", ".xls": "Excel workbook (.xls): save it as .xlsx",
+              ".ppt": "PowerPoint file (.ppt): save it as .pptx"}[path.suffix.lower()]
+    raise UnreadableFile(f"old binary {modern} to index it")
+
+
 READERS: dict[str, Reader] = {
     ".txt": read_plain,
     ".text": read_plain,
@@ -213,6 +220,9 @@ READERS: dict[str, Reader] = {
     ".epub": _lazy("loaders.opendoc", "read_epub"),
     ".ipynb": _lazy("loaders.messages", "read_ipynb"),
     ".eml": _lazy("loaders.messages", "read_eml"),
+    ".doc": read_legacy_office,
+    ".xls": read_legacy_office,
+    ".ppt": read_legacy_office,
 }
 
 

@@ -130,6 +130,7 @@ def _ole(marker: bytes) -> bytes:
         ("empty.xlsx", b"", "corrupt Excel workbook"),
         ("bad.ipynb", b'{"cells": 3}', "not a Jupyter notebook"),
         ("bad.epub", b"PK\x05\x06" + b"\x00" * 18, "corrupt EPUB"),
+        ("old.xls", _ole(b"Workbook"), r"old binary Excel workbook \(.xls\): save it as .xlsx to index it"),
     ],
 )
 def test_broken_and_locked_office_files_say_why(tmp_path: Path, name: str, data: bytes, reason: str):
