@@ -39,7 +39,7 @@ def _sheet(ws: Any, formulas: Any, ctx: ReadContext) -> Section | None:
     missing: list[str] = []
     pending: list[tuple[int, list[str]]] = []  # the first rows, until the header question is settled
     raw_rows = formulas.iter_rows(values_only=True) if formulas is not None else None
-    for number, values in enumerate(ws.iter_rows(values_only=True), ws.min_row or 1):
+    for number, values in enumerate(ws.iter_rows(values_only=True), 1):  # iter_rows starts at row 1
         cells = [_cell_text(v) for v in values]
         raw = next(raw_rows, ()) if raw_rows is not None else ()
         for col, value in enumerate(raw):
@@ -68,11 +68,18 @@ def _sheet(ws: Any, formulas: Any, ctx: ReadContext) -> Section | None:
 
 
 def _settle(pending: list[tuple[int, list[str]]]) -> list[str]:
-    """The header (``[]`` when the first row is data); a header row is dropped from ``pending``."""
+    """The header (``[]`` when the first row is data); a header row is dropped from ``pending``.
+
+    Columns left of the table (a table drawn from B3) are blank in every row and are ignored.
+    """
     first = pending[0][1]
-    if len(pending) > 1 and looks_like_header(first, [c for _, c in pending[1:]]):
+    lead = next((i for i, c in enumerate(first) if c), 0)
+    if any(any(cells[:lead]) for _, cells in pending):
+        lead = 0
+    rest = [c[lead:] for _, c in pending[1:]]
+    if len(pending) > 1 and looks_like_header(first[lead:], rest):
         del pending[0]
-        return first
+        return [""] * lead + first[lead:]
     return []
 
 

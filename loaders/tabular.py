@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import deque
+from itertools import islice
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -49,8 +50,8 @@ def looks_like_header(first: Sequence[str], later: Sequence[Sequence[str]]) -> b
         return False
     if not later:
         return True
-    # A number under a label, or a label that is longer than anything below it, says "header".
-    for i, label in enumerate(cells):
+    # A number under a label says "header"; so does a first row whose labels appear nowhere below.
+    for i, _label in enumerate(cells):
         column = [row[i].strip() for row in later if i < len(row) and row[i].strip()]
         if column and any(_is_number(v) for v in column):
             return True
@@ -156,10 +157,8 @@ def _records(text: str, delim: str, quote: str, width: int | None, ctx: ReadCont
 def read_csv(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
     text, encoding = decode(data, ctx.encoding)
     delim, quote = _dialect(text[:_SAMPLE_CHARS], path.suffix.lower())
-    sample_rows = [
-        fields for _, fields in _records(text[:_SAMPLE_CHARS], delim, quote, None, ReadContext())
-        if any(f.strip() for f in fields)
-    ][:21]
+    sample = (fields for _, fields in _records(text[:_SAMPLE_CHARS], delim, quote, None, ReadContext()))
+    sample_rows = list(islice((f for f in sample if any(c.strip() for c in f)), 21))
     if not sample_rows:
         raise UnreadableFile("CSV has no rows")
     has_header = looks_like_header(sample_rows[0], sample_rows[1:])
@@ -175,7 +174,8 @@ def read_csv(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
             continue
         if len(fields) != width:
             more = "too many" if len(fields) > width else "too few"
-            ctx.warn(f"{len(fields)} fields where the header has {width} ({more}); indexed as they are", line=line)
+            first = "the header" if has_header else "the first row"
+            ctx.warn(f"{len(fields)} fields where {first} has {width} ({more}); indexed as they are", line=line)
         lines.append(record_line(header, fields))
         line_map.append(line)
     if not lines:
