@@ -53,12 +53,13 @@ def _sheet(ws: Any, formulas: Any, ctx: ReadContext) -> Section | None:
             pending.append((number, cells))
             continue
         if header is None:
-            header = _settle(pending)
+            header = _settle(pending, lines, rows)
             _emit(pending, header, lines, rows)
             pending = []
         _emit([(number, cells)], header, lines, rows)
     if header is None and pending:
-        _emit(pending, _settle(pending), lines, rows)
+        header = _settle(pending, lines, rows)
+        _emit(pending, header, lines, rows)
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         ctx.warn(f"sheet {ws.title}: formulas without a saved result ({shown}): open and save the file in Excel to index their values")
@@ -67,19 +68,24 @@ def _sheet(ws: Any, formulas: Any, ctx: ReadContext) -> Section | None:
     return Section("\n".join(lines), line_map=tuple(rows), kind="xlsx", headings=ws.title)
 
 
-def _settle(pending: list[tuple[int, list[str]]]) -> list[str]:
-    """The header (``[]`` when the first row is data); a header row is dropped from ``pending``.
+def _settle(pending: list[tuple[int, list[str]]], lines: list[str], rows: list[int]) -> list[str]:
+    """The header (``[]`` when there is none); the header row and what stands above it leave ``pending``.
 
-    Columns left of the table (a table drawn from B3) are blank in every row and are ignored.
+    The header is the first of the widest rows, when the rows below it look like its data; rows
+    above it (a title, a note) are emitted as they are. Columns left of the table (one drawn
+    from B3) are blank in every row and do not count.
     """
-    first = pending[0][1]
-    lead = next((i for i, c in enumerate(first) if c), 0)
-    if any(any(cells[:lead]) for _, cells in pending):
-        lead = 0
-    rest = [c[lead:] for _, c in pending[1:]]
-    if len(pending) > 1 and looks_like_header(first[lead:], rest):
-        del pending[0]
-        return [""] * lead + first[lead:]
+    widths = [sum(1 for c in cells if c) for _, cells in pending]
+    top = widths.index(max(widths))
+    if top < len(pending) - 1:
+        first, below = pending[top][1], pending[top + 1 :]
+        lead = next((i for i, c in enumerate(first) if c), 0)
+        if any(any(cells[:lead]) for _, cells in below):
+            lead = 0
+        if looks_like_header(first[lead:], [c[lead:] for _, c in below]):
+            _emit(pending[:top], [], lines, rows)
+            del pending[: top + 1]
+            return [""] * lead + first[lead:]
     return []
 
 

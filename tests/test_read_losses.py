@@ -280,18 +280,19 @@ def test_summary_counts_files_indexed_skipped_and_warned(env, tmp_path: Path, cl
 
 
 def test_sheet_rows_are_the_numbers_excel_shows(tmp_path: Path):
-    """A table drawn from B3 with a blank row inside: the header is found, rows cited as 4 and 6."""
+    """A title in B1, a table drawn from B3 with a blank row inside: the header is found, rows cited as 1, 4, 6."""
     import openpyxl
 
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = "Q1"
-    for ref, value in {"B3": "Name", "C3": "Qty", "B4": "Saddle", "C4": 5, "B6": "Bell", "C6": 7}.items():
+    cells = {"B1": "Stock count, March", "B3": "Name", "C3": "Qty", "B4": "Saddle", "C4": 5, "B6": "Bell", "C6": 7}
+    for ref, value in cells.items():
         sheet[ref] = value
     book.save(tmp_path / "t.xlsx")
     [chunk] = load_chunks(tmp_path / "t.xlsx", SplitConfig())
-    assert chunk.text == "Name: Saddle; Qty: 5\nName: Bell; Qty: 7"
-    assert (chunk.start_line, chunk.end_line, chunk.headings) == (4, 6, "Q1")
+    assert chunk.text == "B: Stock count, March\nName: Saddle; Qty: 5\nName: Bell; Qty: 7"
+    assert (chunk.start_line, chunk.end_line, chunk.headings) == (1, 6, "Q1")
     from loaders import location_of
 
-    assert location_of(chunk.metadata()).endswith("t.xlsx Q1!4:6")
+    assert location_of(chunk.metadata()).endswith("t.xlsx Q1!1:6")
