@@ -21,6 +21,8 @@ from loaders.section import ReadContext, Section, UnreadableFile
 
 _SAMPLE_CHARS = 64 * 1024
 _DELIMITERS = ",;\t|"
+#: Ragged rows named one by one per file; the rest are summed up in one warning.
+_MAX_ROW_WARNINGS = 20
 
 
 def record_line(header: Sequence[str], values: Sequence[str]) -> str:
@@ -169,15 +171,21 @@ def read_csv(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
     records = _records(text, delim, quote, width, ctx)
     if has_header:
         next(r for r in records if any(f.strip() for f in r[1]))
+    ragged: list[int] = []
     for line, fields in records:
         if not any(f.strip() for f in fields):
             continue
         if len(fields) != width:
-            more = "too many" if len(fields) > width else "too few"
-            first = "the header" if has_header else "the first row"
-            ctx.warn(f"{len(fields)} fields where {first} has {width} ({more}); indexed as they are", line=line)
+            ragged.append(line)
+            if len(ragged) <= _MAX_ROW_WARNINGS:
+                more = "too many" if len(fields) > width else "too few"
+                first = "the header" if has_header else "the first row"
+                ctx.warn(f"{len(fields)} fields where {first} has {width} ({more}); indexed as they are", line=line)
         lines.append(record_line(header, fields))
         line_map.append(line)
+    if len(ragged) > _MAX_ROW_WARNINGS:
+        rest = ragged[_MAX_ROW_WARNINGS:]
+        ctx.warn(f"{len(rest)} more rows with a different number of fields (lines {rest[0]}-{rest[-1]}); indexed as they are", line=rest[0])
     if not lines:
         raise UnreadableFile("CSV has no data rows")
     return [Section("\n".join(lines), line_map=tuple(line_map), kind="csv", encoding=encoding)]

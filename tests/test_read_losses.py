@@ -296,3 +296,11 @@ def test_sheet_rows_are_the_numbers_excel_shows(tmp_path: Path):
     from loaders import location_of
 
     assert location_of(chunk.metadata()).endswith("t.xlsx Q1!1:6")
+
+
+def test_thousands_of_ragged_rows_are_named_once_each_up_to_a_limit(tmp_path: Path):
+    text = "a,b\n" + "".join(f"{i},{i},{i}\n" for i in range(1000))
+    lines, rows, notices = _csv(tmp_path, "wide.csv", text)
+    assert len(lines) == 1000 and rows[0] == 2 and rows[-1] == 1001
+    assert [n.line for n in notices[:20]] == list(range(2, 22))
+    assert notices[20:] == [Notice("980 more rows with a different number of fields (lines 22-1001); indexed as they are", line=22)]
