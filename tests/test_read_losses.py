@@ -304,3 +304,18 @@ def test_thousands_of_ragged_rows_are_named_once_each_up_to_a_limit(tmp_path: Pa
     assert len(lines) == 1000 and rows[0] == 2 and rows[-1] == 1001
     assert [n.line for n in notices[:20]] == list(range(2, 22))
     assert notices[20:] == [Notice("980 more rows with a different number of fields (lines 22-1001); indexed as they are", line=22)]
+
+
+def test_setting_rag_encoding_rereads_the_files_with_it(env, tmp_path: Path, cli, monkeypatch):
+    data = tmp_path / "dos"
+    data.mkdir()
+    (data / "prices.txt").write_bytes("Größe: 3 × 4 m, ½ Preis für Ölwechsel in Köln\n".encode("cp850"))
+    first = cli.json("reindex", str(data), "--json")
+    assert first["files_indexed"] == 1
+    out = cli.json("query", "Ölwechsel Preis", "--json")
+    assert "3 × 4 m" not in out["sources"][0]["text"]  # a guess at short DOS text gets the × wrong
+    monkeypatch.setenv("RAG_ENCODING", "cp850")
+    again = cli.json("reindex", str(data), "--json")
+    assert again["files_unchanged"] == 0 and again["files_read"] == 1  # the forced encoding re-reads every file
+    out = cli.json("query", "Ölwechsel Preis", "--json")
+    assert out["sources"][0]["text"] == "Größe: 3 × 4 m, ½ Preis für Ölwechsel in Köln"
