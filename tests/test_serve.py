@@ -168,7 +168,8 @@ def test_bad_requests_get_a_message_and_never_a_traceback(server: Server):
         (_post(server, "/v1/chat/completions", {"model": "extractive"}), 400, "`messages`"),
         (_post(server, "/v1/chat/completions", {"messages": [{"role": "assistant", "content": "hi"}]}), 400, "user message"),
         (_post(server, "/query", {"question": "  "}), 400, "non-empty"),
-        (_post(server, "/query", {"question": QUESTION, "k": "four"}), 400, "`k` must be"),
+        (_post(server, "/query", {"question": QUESTION, "k": "four"}), 400, "`k`: Input should be a valid integer"),
+        (_post(server, "/query", {"question": QUESTION, "k": 0}), 400, "`k`: Input should be greater than or equal to 1"),
         (_post(server, "/query", {"question": QUESTION, "llm": "local"}), 400, "not served here"),
         (_post(server, "/query", {"question": QUESTION, "where": "source:nothing-matches-*.xyz"}), 400, "--where"),
         (_post(server, "/query", {"question": "why " * 200}), 413, "RAG_MAX_QUESTION_CHARS"),
@@ -177,14 +178,16 @@ def test_bad_requests_get_a_message_and_never_a_traceback(server: Server):
         (httpx.get(f"{server.url}/reindex/nope", headers=server.headers(), timeout=10), 404, "No reindex job"),
         (httpx.get(f"{server.url}/stats?by=week", headers=server.headers(), timeout=10), 400, "`by`"),
         (httpx.get(f"{server.url}/stats?days=many", headers=server.headers(), timeout=10), 400, "days"),
-        (_post(server, "/reindex", content=b"[]"), 400, "JSON object"),
+        (_post(server, "/reindex", content=b"[]", headers={"Content-Type": "application/json"}), 400, "JSON object"),
+        (_post(server, "/reindex", {"rebuild": "yes"}), 400, "`rebuild`: Input should be a valid boolean"),
     ]
     for response, status, words in cases:
         assert response.status_code == status, (status, response.text)
         assert words in response.json()["error"]["message"], response.text
         assert "Traceback" not in response.text
     # a body without Content-Length (chunked) is limited too
-    chunked = _post(server, "/query", content=iter([b'{"question": "', b"x" * 25000, b'"}']))
+    chunked = _post(server, "/query", content=iter([b'{"question": "', b"x" * 25000, b'"}']),
+                    headers={"Content-Type": "application/json"})
     assert chunked.status_code == 413
 
 
