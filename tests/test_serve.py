@@ -144,6 +144,27 @@ def test_langchain_chat_openai_works_unchanged(server: Server):
     assert streamed.strip() == reply.content
 
 
+def test_langchain_chat_openai_users_get_the_sources_in_response_metadata(server: Server):
+    """ChatOpenAI keeps no unknown field of a completion; response headers it keeps, when asked to."""
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(base_url=f"{server.url}/v1", api_key=KEY, model="extractive", max_retries=0,
+                      include_response_headers=True)
+    reply = chat.invoke(QUESTION)
+    sources = json.loads(reply.response_metadata["headers"]["x-rag-sources"])
+    assert sources[0]["n"] == 1 and sources[0]["source"].endswith("warranty.md")
+    assert sources[0]["start_line"] <= sources[0]["end_line"]
+    plain = _client(server).chat.completions.create(model="extractive", messages=[{"role": "user", "content": QUESTION}])
+    assert [s["chunk_id"] for s in sources] == [s["chunk_id"] for s in plain.model_extra["sources"]]
+
+    chunks = list(chat.stream(QUESTION))
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    assert json.loads(merged.response_metadata["headers"]["x-rag-sources"]) == sources
+    assert merged.content.strip() == reply.content
+
+
 def test_query_route_returns_exactly_what_query_json_prints(server: Server):
     response = _post(server, "/query", {"question": QUESTION, "k": 3})
     assert response.status_code == 200
