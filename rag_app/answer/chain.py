@@ -82,7 +82,8 @@ def build_steps(setup: AnswerSetup) -> tuple[Runnable[dict[str, Any], dict[str, 
         from chains.combine import select
         from chains.passages import merge_overlapping
 
-        documents = merge_overlapping(inputs["documents"])
+        # Best score first: the sources list, the prompt's [n] and the citations share this order.
+        documents = sorted(merge_overlapping(inputs["documents"]), key=lambda d: -float(d.metadata.get("score") or 0.0))
         gate = setup.checker.not_in_documents(documents) if setup.checker is not None else None
         if gate is None:
             try:
@@ -137,6 +138,7 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
             pieces.append(inputs["gate"].cited_text)  # nothing relevant: say so without calling the LLM
             yield AddableDict(token=pieces[0])
         else:
+            citer = _citer(setup, inputs)
             try:
                 with setup.turn() if setup.turn else nullcontext():
                     started = time.perf_counter()  # time the model, not the wait for its turn
@@ -144,9 +146,14 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
                         piece, usage = _take(chunk, usage)
                         if piece:
                             pieces.append(piece)
-                            yield AddableDict(token=piece)
+                            shown = citer.feed(piece) if citer else piece
+                            if shown:
+                                yield AddableDict(token=shown)
             except BackendError as exc:
                 raise LLMError(str(exc)) from None
+            rest = citer.close() if citer else ""
+            if rest:
+                yield AddableDict(token=rest)
         yield AddableDict(answer=_finish(setup, inputs, "".join(pieces), started, usage))
 
     # -- async
@@ -191,6 +198,7 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
             pieces.append(inputs["gate"].cited_text)
             yield AddableDict(token=pieces[0])
         else:
+            citer = _citer(setup, inputs)
             turn = setup.turn() if setup.turn else nullcontext()
             await asyncio.to_thread(turn.__enter__)  # a thread may wait for the turn; the loop must not
             try:
@@ -199,13 +207,26 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
                     piece, usage = _take(chunk, usage)
                     if piece:
                         pieces.append(piece)
-                        yield AddableDict(token=piece)
+                        shown = citer.feed(piece) if citer else piece
+                        if shown:
+                            yield AddableDict(token=shown)
             except BackendError as exc:
                 raise LLMError(str(exc)) from None
             finally:
                 turn.__exit__(None, None, None)
+            rest = citer.close() if citer else ""
+            if rest:
+                yield AddableDict(token=rest)
         done = await asyncio.to_thread(_finish, setup, inputs, "".join(pieces), started, usage)
         yield AddableDict(answer=done)
+
+
+def _citer(setup: AnswerSetup, inputs: dict[str, Any]) -> Any:
+    """The support check's markers, added to the pieces as each sentence completes (so every
+    entry point shows the check's citations, never the model's own ``[n]``)."""
+    if setup.checker is None:
+        return None
+    return setup.checker.citer(inputs["question"], inputs["documents"])
 
 
 def _last(chunks: Iterator[dict[str, Any]]) -> dict[str, Any]:
