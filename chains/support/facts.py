@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chains.text import STOPWORDS, stem
+from chains.text import STOPWORDS
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th|s)?\b|[^\W\d_](?:[^\W_]|['’](?=[^\W\d_]))*|[%$€£]|[;:,()]")
 
@@ -101,6 +101,7 @@ class Token:
     low: str  # lower case
     stem: str
     index: int  # position in the sentence's token list
+    negative: bool = False  # a number written with a minus sign ("-1")
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,30 @@ class Number:
     end: int  # index of the number's last token
 
 
+def stem(word: str) -> str:
+    """Plural and tense endings off, so "frames"/"frame", "covered"/"cover", "excluded"/"exclude" meet."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    elif len(word) > 5 and word.endswith("ing"):
+        word = word[:-3]
+    elif len(word) > 4 and word.endswith("ed"):
+        word = word[:-2]
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+
+
 def tokens(text: str) -> list[Token]:
     out = []
     for match in _TOKEN.finditer(text):
         word = match.group(0)
         low = word.lower().replace("’", "'")
         low = re.sub(r"'s$", "", low)
-        out.append(Token(word, low, stem(low) if low.isalpha() else low, len(out)))
+        at = match.start()
+        negative = at > 0 and text[at - 1] in "-−" and (at < 2 or text[at - 2] in " (\t=[,")
+        out.append(Token(word, low, stem(low) if low.isalpha() else low, len(out), negative and low[:1].isdigit()))
     return out
 
 
@@ -152,6 +170,10 @@ def numbers(toks: list[Token]) -> list[Number]:
                     break
                 if digits.group(2) == "s":
                     decade = raw + "s"
+                if not re.fullmatch(r"\d+(?:\.\d+)?", raw):
+                    decade = raw  # a version or an address ("3.11.2", "192.0.2.1"): kept as written
+                    j += 1
+                    break
                 current += float(raw)
             elif word in SMALL:
                 current += SMALL[word]
@@ -169,6 +191,8 @@ def numbers(toks: list[Token]) -> list[Number]:
             j += 1
         if current >= 0:
             value = decade or _value(total + current)
+            if toks[i].negative:
+                value = "-" + value
             end = j - 1
             unit = _unit(toks, i, end)
             found.append(Number(value, unit, end))

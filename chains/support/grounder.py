@@ -21,6 +21,7 @@ from chains.support.evidence import LIST_MARKER, PREAMBLE, Claim, Span, candidat
 from chains.support.grounding import PARTIAL, RANK, SUPPORTED, UNSUPPORTED, Facts, Grade, grade
 from chains.support.result import SentenceSupport
 from chains.text import content_words
+from chains.text import stem as text_stem
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
@@ -85,7 +86,27 @@ class Grounder:
             -self.candidates[g[1]].size, -ranked_pos(ranked, g[1]),
         ))
         span = self.candidates[index]
+        if best.verdict != UNSUPPORTED and not short:
+            elsewhere = self._stitched(claim, index)
+            if elsewhere is not None:
+                best.verdict = PARTIAL
+                best.reasons.append(f"stitched: the rest is in another sentence ({elsewhere.citation.location()})")
         return self._decide(text, core, best, span, short)
+
+    def _stitched(self, claim: Facts, index: int) -> Span | None:
+        """Another sentence that states most of what the cited one lacks: the claim joins two places."""
+        span = self.candidates[index]
+        have = self._facts_of(index).stems
+        lacking = {text_stem(t.low) for t in claim.content if t.stem not in have}
+        if len(lacking) < 2:
+            return None
+        need = max(2, -(-3 * len(lacking) // 5))
+        for other in self.spans:
+            if other.passage == span.passage and span.order <= other.order < span.order + span.size:
+                continue
+            if len(lacking & (other.words | other.critical)) >= need:
+                return other
+        return None
 
     def _decide(self, text: str, core: str, best: Grade, span: Span, short: bool) -> SentenceSupport:
         score, verdict, reasons = best.coverage, best.verdict, list(best.reasons)

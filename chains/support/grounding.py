@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from chains.support import facts
@@ -22,6 +23,9 @@ from chains.support.facts import Number, Token
 
 SUPPORTED, PARTIAL, UNSUPPORTED = "supported", "partial", "unsupported"
 RANK = {SUPPORTED: 2, PARTIAL: 1, UNSUPPORTED: 0}
+SUBJECT_ENDS = frozenset(
+    "is are was were has have had can could will would should may might must does do did".split()
+)
 
 
 @dataclass
@@ -116,25 +120,33 @@ def grade(claim: Facts, evidence: Facts, question: set[str], asked: set[str], sh
     if result.reasons:
         result.verdict = UNSUPPORTED
         return result
-    if short:
-        return result  # "10 years." — its question says what it is about
     partial = []
     added = claim.quantities - evidence.quantities
-    dropped = facts.quantities(region) - claim.quantities
+    said = Counter(facts.QUANTITY[t.low] for t in claim.toks if t.low in facts.QUANTITY)
+    dropped = {q for q, n in Counter(facts.QUANTITY[t.low] for t in region if t.low in facts.QUANTITY).items() if n > said[q]}
     if added:
         partial.append("adds " + ", ".join(sorted({t.low for t in claim.toks if facts.QUANTITY.get(t.low) in added})))
-    if dropped:
+    if dropped and not short:
         partial.append("leaves out " + ", ".join(sorted({t.low for t in region if facts.QUANTITY.get(t.low) in dropped})))
-    # The evidence clause's subject or leading qualifier, left out of the claim.
-    keep = claim_stems | question
-    lead = [t for t in evidence.toks[start:matched[0]] if t.low[:1].isalnum() and t.low not in facts.STOPWORDS
-            and t.stem not in keep and t.low not in facts.QUANTITY]
+    if short:  # "10 years." — its question says what it is about
+        result.verdict = PARTIAL if partial else SUPPORTED
+        result.reasons += partial
+        return result
+    # The evidence clause's subject or leading qualifier, left out of the claim (a list member
+    # left out is not: "aluminium frames" of "the aluminium and steel frames" is stated).
+    subject = subject_end(evidence.toks, start)
+    lead = [t for t in evidence.toks[start:max(matched[0], subject)] if t.low[:1].isalnum()
+            and t.low not in facts.STOPWORDS and t.stem not in claim_stems and t.low not in facts.QUANTITY
+            and not _listed(evidence.toks, t.index, claim_stems)]
     if lead:
         partial.append("leaves out the cited subject or qualifier: " + " ".join(t.text for t in lead))
     first_claim = next((t.index for t in claim.content if t.stem in evidence.stems), None)
-    extra = [t for t in claim.content if first_claim is not None and t.index < first_claim and t.stem not in question]
+    extra = [t for t in claim.content if first_claim is not None and t.index < first_claim]
     if extra:
         partial.append("a subject the cited text does not have: " + " ".join(t.text for t in extra))
+    unsaid = sorted({t.text for t in claim.content if t.stem not in evidence.stems and not t.low[:1].isdigit()})
+    if len(unsaid) >= 2 and len(unsaid) >= 0.3 * len(claim_stems):
+        partial.append("says more than the cited text: " + ", ".join(unsaid))
     inner = evidence_facts_between(evidence, matched[0], matched[-1])
     said = claim.stems | {n.value.lstrip("#") for n in claim.numbers}
     lost = sorted(x for x in inner if x not in said and x not in question)
@@ -144,6 +156,29 @@ def grade(claim: Facts, evidence: Facts, question: set[str], asked: set[str], sh
         result.verdict = PARTIAL
         result.reasons += partial
     return result
+
+
+def subject_end(toks: list[Token], start: int) -> int:
+    """Where the subject of the clause starting at ``start`` ends: its first auxiliary verb within
+    ten tokens (``start`` when there is none)."""
+    for tok in toks[start: start + 10]:
+        if tok.low in SUBJECT_ENDS:
+            return tok.index
+        if tok.low in {",", ";", ":", "where", "that", "which", "who", "when"}:
+            break
+    return start
+
+
+def _listed(toks: list[Token], index: int, kept: set[str]) -> bool:
+    """Whether the token is one member of a list whose other member the claim kept
+    ("aluminium" of "aluminium and steel frames": steel left out, aluminium stated)."""
+    for step in (-1, 1):
+        j = index + step
+        if 0 <= j < len(toks) and toks[j].low in {"and", "or", ","}:
+            other = j + step
+            if 0 <= other < len(toks) and toks[other].stem in kept:
+                return True
+    return False
 
 
 def evidence_facts_between(evidence: Facts, first: int, last: int) -> set[str]:
