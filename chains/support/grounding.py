@@ -112,7 +112,7 @@ def grade(claim: Facts, evidence: Facts, question: set[str], asked: set[str], sh
         result.reasons.append("negation differs from the cited text")
     region_lows = {t.low for t in region}
     flipped = sorted(
-        t.low for t in claim.content
+        t.low for t in claim.toks
         if t.low in facts.ANTONYMS and t.low not in evidence.lows and facts.ANTONYMS[t.low] in region_lows
     )
     if flipped:
@@ -172,13 +172,13 @@ def subject_end(toks: list[Token], start: int) -> int:
 def _listed(toks: list[Token], index: int, kept: set[str]) -> bool:
     """Whether the token is one member of a list whose other member the claim kept
     ("aluminium" of "aluminium and steel frames": steel left out, aluminium stated)."""
+    def low(j: int) -> str:
+        return toks[j].low if 0 <= j < len(toks) else ""
+
     for step in (-1, 1):
-        j = index + step
-        if 0 <= j < len(toks) and toks[j].low in {"and", "or", ","}:
-            other = j + step
-            if 0 <= other < len(toks) and toks[other].stem in kept:
-                return True
-    return False
+        if low(index + step) in {"and", "or"} and 0 <= index + 2 * step < len(toks) and toks[index + 2 * step].stem in kept:
+            return True
+    return low(index - 1) == "," and low(index + 1) in {",", "and", "or"}
 
 
 def evidence_facts_between(evidence: Facts, first: int, last: int) -> set[str]:

@@ -123,7 +123,7 @@ def drop_qualifier(text: str, rng: random.Random) -> str | None:
     """One way of dropping a qualifier or narrowing part of the subject, chosen at random among
     those that apply."""
     ways = []
-    lead = re.match(r"^((?:In|On|At|By|During|After|Before|Since|From|Until|Under|For|As|With|Between|Arriving|Following)\b[^,]{2,80}), (.)", text)
+    lead = re.match(r"^((?:In|On|At|By|During|After|Before|Since|From|Until|Under|For|As|With|Between|[A-Z][a-z]+ing)\b[^,]{2,80}), (.)", text)
     if lead and len(text[lead.end(1) + 2:].split()) >= 5:
         rest = text[lead.end(1) + 2:]
         ways.append(rest[0].upper() + rest[1:])
