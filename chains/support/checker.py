@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from chains.support.evidence import ABSTAIN, strip_markers
+from chains.support.evidence import ABSTAIN, answer_pieces
 from chains.support.grounder import EmbedFn, Grounder
 from chains.support.result import ABSTAINED, NOT_IN_DOCUMENTS, PARTIAL, SUPPORTED, UNSUPPORTED, SentenceSupport, Support
-from chains.text import content_words, sentence_spans
+from chains.text import content_words
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
@@ -103,8 +103,8 @@ class SupportChecker:
         import time
 
         started = time.perf_counter()
-        plain = strip_markers(answer).strip()
-        pieces = [(a, b, " ".join(plain[a:b].split())) for a, b in sentence_spans(plain)]
+        plain, spans = answer_pieces(answer)
+        pieces = [(a, b, " ".join(plain[a:b].split())) for a, b in spans]
         if not plain or ABSTAIN.match(plain):
             support = Support(ABSTAINED, 0.0, self.threshold, cited_text=plain, marked_text=plain)
             support.check_ms = (time.perf_counter() - started) * 1000

@@ -43,6 +43,38 @@ def strip_markers(text: str) -> str:
     return MARKER.sub("", text)
 
 
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")
+
+
+def answer_pieces(answer: str) -> tuple[str, list[tuple[int, int]]]:
+    """The answer without markers (stripped) and its sentences' ``(start, end)`` in it.
+
+    A marker the writer put after a sentence's full stop also ends that sentence, even when the
+    next one starts in lower case (a quoted record such as ``model: City 3; ...``): so a quoted
+    passage sentence stays one sentence of the answer."""
+    parts, breaks, length, last = [], [], 0, 0
+    for match in MARKER.finditer(answer):
+        part = answer[last:match.start()]
+        parts.append(part)
+        length += len(part)
+        if _SENTENCE_END.search(part):
+            breaks.append(length)
+        last = match.end()
+    parts.append(answer[last:])
+    joined = "".join(parts)
+    lead = len(joined) - len(joined.lstrip())
+    plain = joined.strip()
+    cuts = [b - lead for b in breaks]
+    spans = []
+    for start, end in sentence_spans(plain):
+        for cut in [c for c in cuts if start < c < end] + [end]:
+            piece = plain[start:cut]
+            if piece.strip():
+                spans.append((start + len(piece) - len(piece.lstrip()), start + len(piece.rstrip())))
+            start = cut
+    return plain, spans
+
+
 def numbers(text: str) -> set[str]:
     """Numbers in ``text``, normalised (``1,000`` → ``1000``); number words up to twenty count."""
     found = {m.group(0).replace(",", "").rstrip(".") for m in NUMBER.finditer(text)}
