@@ -16,7 +16,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from chains.support.facts import tokens
+from chains.support.facts import negations, tokens
 from chains.support.evidence import LIST_MARKER, PREAMBLE, Claim, Span, candidates, cosine, lexical, names, numbers, passage_spans, squash
 from chains.support.grounding import PARTIAL, RANK, SUPPORTED, UNSUPPORTED, Facts, Grade, grade
 from chains.support.result import SentenceSupport
@@ -51,6 +51,7 @@ class Grounder:
         for span in self.spans:
             self.exact.setdefault(squash(span.text), span)
         self.question_words = set(content_words(question))
+        self.question_negations = negations(tokens(question))
         self.known = {toks[0].stem for d in documents for m in _INNER_CAPITAL.findall(d.page_content)
                       if (toks := tokens(m))}
         self._facts: dict[int, Facts] = {}
@@ -78,7 +79,8 @@ class Grounder:
         )[:GRADED]
         asked = self.question_words - words if short else set()
         graded: list[tuple[Grade, int]] = [
-            (grade(claim, self._facts_of(i), self.question_words, asked, short), i) for i, _, _ in ranked
+            (grade(claim, self._facts_of(i), self.question_words, asked, short, self.question_negations), i)
+            for i, _, _ in ranked
         ]
         floor = round(1 - self.clear_words, 6)
         best, index = max(graded, key=lambda g: (

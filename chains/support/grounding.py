@@ -93,7 +93,8 @@ def coverage(claim: Facts, evidence: Facts, asked: set[str], restated: set[str])
     return share
 
 
-def grade(claim: Facts, evidence: Facts, question: set[str], asked: set[str], short: bool) -> Grade:
+def grade(claim: Facts, evidence: Facts, question: set[str], asked: set[str], short: bool,
+          question_negations: int | None = None) -> Grade:
     """How far ``evidence`` states ``claim`` (see the module docstring)."""
     cover = coverage(claim, evidence, asked, question & {t.stem for t in claim.content})
     missing = tuple(missing_facts(claim, evidence))
@@ -108,7 +109,9 @@ def grade(claim: Facts, evidence: Facts, question: set[str], asked: set[str], sh
     start = facts.clause_start(evidence.toks, matched[0])
     end = facts.clause_end(evidence.toks, matched[-1])
     region = evidence.toks[start:end]
-    if facts.negations(region) % 2 != claim.negations % 2 and not short:
+    # A short answer's polarity is its question's and its own ("Is it covered?" "It is not.").
+    said = claim.negations + (question_negations or 0 if short else 0)
+    if facts.negations(region) % 2 != said % 2:
         result.reasons.append("negation differs from the cited text")
     region_lows = {t.low for t in region}
     flipped = sorted(
