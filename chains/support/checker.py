@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from chains.support.evidence import ABSTAIN, answer_pieces
 from chains.support.grounder import EmbedFn, Grounder
+from chains.support.marks import PARTIAL_MARK, UNSUPPORTED_MARK, cite
 from chains.support.result import ABSTAINED, NOT_IN_DOCUMENTS, PARTIAL, SUPPORTED, UNSUPPORTED, SentenceSupport, Support
 from chains.text import content_words
 
@@ -27,8 +28,6 @@ FALLBACK_NOTE = (
     "The generated answer was not supported by the documents; "
     "these are the passages closest to the question instead."
 )
-UNSUPPORTED_MARK = "[unsupported]"
-PARTIAL_MARK = "[partial]"
 #: A sentence of at least this many words found verbatim in a passage is a quote: supported.
 QUOTE_WORDS = 6
 
@@ -159,29 +158,3 @@ class SupportChecker:
         support.cited_text, support.marked_text = checked.cited_text, checked.marked_text
         support.check_ms += (time.perf_counter() - started) * 1000
         return checked.marked_text, support
-
-
-def cite(plain: str, pieces: list[tuple[int, int, str]], results: list[SentenceSupport | None], flags: bool) -> str:
-    """``plain`` with ``[n]`` after each sentence the check attributes (supported or partial) and,
-    with ``flags``, ``[partial]``/``[unsupported]`` after those not wholly supported."""
-    out, last = [], 0
-    for (_, end, _), result in zip(pieces, results):
-        out.append(plain[last:end])
-        last = end
-        out.append(sentence_marks(result, flags))
-    out.append(plain[last:])
-    return "".join(out)
-
-
-def sentence_marks(result: SentenceSupport | None, flags: bool) -> str:
-    """What follows one sentence: `` [1]``, `` [1] [partial]``, `` [unsupported]`` or nothing."""
-    if result is None:
-        return ""
-    marks = ""
-    if result.verdict != UNSUPPORTED and result.citations:
-        marks = " " + "".join(f"[{n}]" for n in dict.fromkeys(c.passage for c in result.citations))
-    if flags and result.verdict == PARTIAL:
-        marks += " " + PARTIAL_MARK
-    elif flags and result.verdict == UNSUPPORTED:
-        marks += " " + UNSUPPORTED_MARK
-    return marks

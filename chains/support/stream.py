@@ -14,6 +14,7 @@ import re
 
 from chains.support.evidence import ABSTAIN, answer_pieces
 from chains.support.grounder import Grounder
+from chains.support.marks import sentence_marks
 
 #: The start of something that may still become a marker ("[", "[1", "[unsupp").
 _OPEN_MARKER = re.compile(r"[ \t]*\[(?:[\d\s,;\-–]*|\?|[a-z]{0,11})$")
@@ -42,8 +43,6 @@ class StreamCiter:
         return self._advance(self.raw, final=True)
 
     def _advance(self, raw: str, final: bool) -> str:
-        from chains.support.checker import sentence_marks
-
         plain, spans = answer_pieces(raw)
         complete = spans if final else spans[:-1]
         out = []
