@@ -47,7 +47,7 @@ class SupportChecker:
         mode: str = "flag",
         min_relevance: float = 0.0,
         shortlist: int = 1,
-        short_claim_words: int = 4,
+        short_claim_words: int = 3,
         clear_words: float = 0.8,
         max_embedded: int = 8,
         entails: EntailFn | None = None,

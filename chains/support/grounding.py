@@ -110,7 +110,7 @@ def grade(claim: Facts, evidence: Facts, question: set[str], asked: set[str], sh
     end = facts.clause_end(evidence.toks, matched[-1])
     region = evidence.toks[start:end]
     # A short answer's polarity is its question's and its own ("Is it covered?" "It is not.").
-    said = claim.negations + (question_negations or 0 if short else 0)
+    said = claim.negations or (question_negations or 0 if short else 0)
     if facts.negations(region) % 2 != said % 2:
         result.reasons.append("negation differs from the cited text")
     region_lows = {t.low for t in region}
@@ -147,8 +147,9 @@ def grade(claim: Facts, evidence: Facts, question: set[str], asked: set[str], sh
     extra = [t for t in claim.content if first_claim is not None and t.index < first_claim]
     if extra:
         partial.append("a subject the cited text does not have: " + " ".join(t.text for t in extra))
-    unsaid = sorted({t.text for t in claim.content if t.stem not in evidence.stems and not t.low[:1].isdigit()})
-    if len(unsaid) >= 2 and len(unsaid) >= 0.3 * len(claim_stems):
+    unsaid = sorted({t.text for t in claim.content
+                     if t.stem not in evidence.stems and not t.low[:1].isdigit() and t.low not in facts.UNITS})
+    if unsaid and len(unsaid) >= 0.25 * len(claim_stems):
         partial.append("says more than the cited text: " + ", ".join(unsaid))
     inner = evidence_facts_between(evidence, matched[0], matched[-1])
     said = claim.stems | {n.value.lstrip("#") for n in claim.numbers}
