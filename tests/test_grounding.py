@@ -135,3 +135,20 @@ def test_bad_input_is_checked_without_error(answer):
     support = SupportChecker(FakeEmbedder().embed_documents).check("How long?", answer, DOCS)
     assert support.status in {"supported", "partial", "unsupported", "abstained"}
     assert isinstance(support.cited_text, str) and isinstance(support.marked_text, str)
+
+
+def test_the_optional_llm_judge_can_only_take_support_away(make_app, corpus):
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from rag_app import ConfigError
+
+    said = "Aluminium frames are covered for 10 years."  # a paraphrase: a verbatim quote needs no judge
+    replies = [AIMessage(content=said), AIMessage(content="No."), AIMessage(content=said), AIMessage(content="Yes.")]
+    app = make_app(llm=GenericFakeChatModel(messages=iter(replies)), support_judge="llm")
+    app.reindex([corpus])
+    judged_no = app.query("How long are aluminium frames covered?").support.sentences[0]
+    assert judged_no.verdict == "partial" and "LLM judge" in judged_no.reasons[-1]
+    assert app.query("How long are aluminium frames covered?").support.status == "supported"
+    with pytest.raises(ConfigError, match="RAG_SUPPORT_JUDGE=llm needs a chat model"):
+        make_app(llm="extractive", support_judge="llm").query("How long are aluminium frames covered?")

@@ -97,8 +97,10 @@ class SupportChecker:
 
         return StreamCiter(self.grounder(question, documents))
 
-    def check(self, question: str, answer: str, documents: Sequence["Document"]) -> Support:
-        """Attribute every sentence of ``answer`` to the passage sentence(s) that state it."""
+    def check(self, question: str, answer: str, documents: Sequence["Document"],
+              grounder: Grounder | None = None) -> Support:
+        """Attribute every sentence of ``answer`` to the passage sentence(s) that state it
+        (``grounder``: the one that already judged it while it was streamed)."""
         import time
 
         started = time.perf_counter()
@@ -108,7 +110,8 @@ class SupportChecker:
             support = Support(ABSTAINED, 0.0, self.threshold, cited_text=plain, marked_text=plain)
             support.check_ms = (time.perf_counter() - started) * 1000
             return support
-        grounder = self.grounder(question, documents)
+        earlier = grounder.elapsed_ms if grounder else 0.0  # judged while streamed: that time counts too
+        grounder = grounder or self.grounder(question, documents)
         results = [grounder.sentence(text) for _, _, text in pieces]
         sentences = [r for r in results if r is not None]
         weights = [max(len(content_words(r.text)), 1) for r in sentences]
@@ -123,14 +126,15 @@ class SupportChecker:
         support = Support(status, score, self.threshold, sentences,
                           cited_text=cite(plain, pieces, results, flags=True),
                           marked_text=cite(plain, pieces, results, flags=False))
-        support.check_ms = (time.perf_counter() - started) * 1000
+        support.check_ms = (time.perf_counter() - started) * 1000 + earlier
         return support
 
-    def finish(self, question: str, answer: str, documents: Sequence["Document"]) -> tuple[str, Support]:
+    def finish(self, question: str, answer: str, documents: Sequence["Document"],
+               grounder: Grounder | None = None) -> tuple[str, Support]:
         """Check ``answer``, then apply the mode: the text to show and its :class:`Support`."""
         import time
 
-        support = self.check(question, answer, documents)
+        support = self.check(question, answer, documents, grounder)
         if support.status != UNSUPPORTED:
             support.action = "flag" if support.status == PARTIAL else "none"
             return support.marked_text, support

@@ -13,6 +13,7 @@ on later sentences, so a streamed answer gets the same markers as the finished o
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -38,6 +39,7 @@ class Grounder:
     def __init__(self, question: str, documents: Sequence["Document"], embed: EmbedFn, *,
                  threshold: float, clear_words: float, short_claim_words: int, max_embedded: int,
                  entails: "Callable[[str, str], bool | None] | None" = None) -> None:
+        started = time.perf_counter()
         self.question = question
         self.embed = embed
         self.threshold = threshold
@@ -56,9 +58,20 @@ class Grounder:
                       if (toks := tokens(m))}
         self._facts: dict[int, Facts] = {}
         self._vectors: dict[str, list[float]] = {}
+        self._seen: dict[str, SentenceSupport | None] = {}
+        #: Time spent judging (and reading the passages), for ``Support.check_ms``.
+        self.elapsed_ms = (time.perf_counter() - started) * 1000
 
     def sentence(self, text: str) -> SentenceSupport | None:
-        """``None`` for a sentence that claims nothing ("Yes.", "The answer is:", "1.")."""
+        """``None`` for a sentence that claims nothing ("Yes.", "The answer is:", "1."). A sentence
+        seen before (while streaming) gets the same result without being judged again."""
+        if text not in self._seen:
+            started = time.perf_counter()
+            self._seen[text] = self._judge(text)
+            self.elapsed_ms += (time.perf_counter() - started) * 1000
+        return self._seen[text]
+
+    def _judge(self, text: str) -> SentenceSupport | None:
         core = PREAMBLE.sub("", LIST_MARKER.sub("", text, count=1)).strip()
         words = set(content_words(core))
         if not words:

@@ -133,7 +133,7 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
         from chains import BackendError
         from chains.combine import generate
 
-        setup, started, pieces, usage = self.setup, time.perf_counter(), [], None
+        setup, started, pieces, usage, citer = self.setup, time.perf_counter(), [], None, None
         if inputs["gate"] is not None:
             pieces.append(inputs["gate"].cited_text)  # nothing relevant: say so without calling the LLM
             yield AddableDict(token=pieces[0])
@@ -154,7 +154,7 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
             rest = citer.close() if citer else ""
             if rest:
                 yield AddableDict(token=rest)
-        yield AddableDict(answer=_finish(setup, inputs, "".join(pieces), started, usage))
+        yield AddableDict(answer=_finish(setup, inputs, "".join(pieces), started, usage, citer))
 
     # -- async
 
@@ -193,7 +193,7 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
         from chains import BackendError
         from chains.combine import agenerate
 
-        setup, started, pieces, usage = self.setup, time.perf_counter(), [], None
+        setup, started, pieces, usage, citer = self.setup, time.perf_counter(), [], None, None
         if inputs["gate"] is not None:
             pieces.append(inputs["gate"].cited_text)
             yield AddableDict(token=pieces[0])
@@ -217,7 +217,7 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
             rest = citer.close() if citer else ""
             if rest:
                 yield AddableDict(token=rest)
-        done = await asyncio.to_thread(_finish, setup, inputs, "".join(pieces), started, usage)
+        done = await asyncio.to_thread(_finish, setup, inputs, "".join(pieces), started, usage, citer)
         yield AddableDict(answer=done)
 
 
@@ -248,13 +248,14 @@ def _take(chunk: Any, usage: Any) -> tuple[str, Any]:
     return chunk.text, usage
 
 
-def _finish(setup: AnswerSetup, inputs: dict[str, Any], text: str, started: float, usage: Any) -> Answer:
+def _finish(setup: AnswerSetup, inputs: dict[str, Any], text: str, started: float, usage: Any,
+            citer: Any = None) -> Answer:
     """Support check, sources and usage: the :class:`Answer` every entry point returns."""
     generate_ms = (time.perf_counter() - started) * 1000
     question, documents, support = inputs["question"], inputs["documents"], inputs["gate"]
     text = text.strip()
     if support is None and setup.checker is not None:
-        text, support = setup.checker.finish(question, text, documents)
+        text, support = setup.checker.finish(question, text, documents, citer.grounder if citer else None)
     answer = Answer(
         question=question,
         answer=text,
