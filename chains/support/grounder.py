@@ -101,12 +101,27 @@ class Grounder:
             -self.candidates[g[1]].size, -ranked_pos(ranked, g[1]),
         ))
         span = self.candidates[index]
+        if best.verdict == PARTIAL and best.subject:
+            other = self._subject_elsewhere(best.subject, index)
+            if other is not None:  # "The battery is covered for 3 years." cited to the motor's line
+                best.verdict = UNSUPPORTED
+                best.reasons = [f"its subject ({' '.join(best.subject)}) is another sentence's ({_where(other)})"]
         if best.verdict != UNSUPPORTED and not short:
             elsewhere = self._stitched(claim, index)
             if elsewhere is not None:
                 best.verdict = PARTIAL
-                best.reasons.append(f"stitched: the rest is in another sentence ({elsewhere.citation.location()})")
+                best.reasons.append(f"stitched: the rest is in another sentence ({_where(elsewhere)})")
         return self._decide(text, core, best, span, short)
+
+    def _subject_elsewhere(self, subject: tuple[str, ...], index: int) -> Span | None:
+        """A sentence other than the cited one that has the claim's subject words."""
+        span, wanted = self.candidates[index], {text_stem(w) for w in subject}
+        for other in self.spans:
+            if other.passage == span.passage and span.order <= other.order < span.order + span.size:
+                continue
+            if wanted <= other.words:
+                return other
+        return None
 
     def _stitched(self, claim: Facts, index: int) -> Span | None:
         """Another sentence that states most of what the cited one lacks: the claim joins two places."""
@@ -164,3 +179,8 @@ class Grounder:
 
 def ranked_pos(ranked: list[tuple[int, float, float]], index: int) -> int:
     return next(p for p, item in enumerate(ranked) if item[0] == index)
+
+
+def _where(span: Span) -> str:
+    """``warranty.md:22``: where a sentence is, short enough for a reason."""
+    return span.citation.location(lambda source: source.replace("\\", "/").rsplit("/", 1)[-1])

@@ -57,6 +57,8 @@ class Grade:
     coverage: float
     missing: tuple[str, ...] = ()
     reasons: list[str] = field(default_factory=list)
+    #: Words of the claim's subject that the evidence does not have ("battery" for a motor's line).
+    subject: tuple[str, ...] = ()
 
     @property
     def hard(self) -> bool:
@@ -147,11 +149,12 @@ def grade(claim: Facts, evidence: Facts, question: set[str], asked: set[str], sh
     extra = [t for t in claim.content if first_claim is not None and t.index < first_claim]
     if extra:
         partial.append("a subject the cited text does not have: " + " ".join(t.text for t in extra))
+        result.subject = tuple(t.low for t in extra)
     unsaid = sorted({t.text for t in claim.content
                      if t.stem not in evidence.stems and not t.low[:1].isdigit() and t.low not in facts.UNITS})
     if unsaid and len(unsaid) >= 0.25 * len(claim_stems):
         partial.append("says more than the cited text: " + ", ".join(unsaid))
-    inner = evidence_facts_between(evidence, matched[0], matched[-1])
+    inner = evidence_facts_between(evidence, matched[0], matched[-1], claim.stems)
     said = claim.stems | {n.value.lstrip("#") for n in claim.numbers}
     lost = sorted(x for x in inner if x not in said and x not in question)
     if lost:
@@ -185,8 +188,14 @@ def _listed(toks: list[Token], index: int, kept: set[str]) -> bool:
     return low(index - 1) == "," and low(index + 1) in {",", "and", "or"}
 
 
-def evidence_facts_between(evidence: Facts, first: int, last: int) -> set[str]:
-    """Names and numbers of ``evidence`` between two token positions."""
+def evidence_facts_between(evidence: Facts, first: int, last: int, kept: set[str]) -> set[str]:
+    """Names and numbers of ``evidence`` between two token positions; a name next to a name the
+    claim kept is part of it ("Northwind e-Commuter" → "e-Commuter" keeps the product)."""
     found = {n.value.lstrip("#") for n in evidence.numbers if first <= n.end <= last and not n.value.startswith("#")}
-    found |= {t.stem for t in evidence.toks[first: last + 1] if t.stem in evidence.names}
+    toks = evidence.toks
+    for t in toks[first: last + 1]:
+        if t.stem in evidence.names:
+            near = toks[max(0, t.index - 2): t.index + 3]
+            if not any(o.stem in kept and o.stem in evidence.names for o in near if o is not t):
+                found.add(t.stem)
     return found
