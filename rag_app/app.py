@@ -125,7 +125,7 @@ class RagApp:
             if not s.chroma_host and not create and not s.persist_path.exists():
                 raise IndexMissing(f"No index at {s.persist_path}: run `rag-app reindex` first.")
             self._records = RecordStore(self.settings.persist_path / RECORDS_FILE)
-            split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap)
+            split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap, text_encoding=s.text_encoding)
             # A local query is served by the search side without Chroma: connect on first use.
             client = self.chroma_client(create) if s.chroma_host else (lambda: self.chroma_client(create))
             self._index = VectorIndex(

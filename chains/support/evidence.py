@@ -146,7 +146,8 @@ def passage_spans(documents: Sequence["Document"]) -> list[Span]:
                     a, b = min(a, int(last)), min(b, int(last))
                 lines = (a, b)
             citation = Citation(
-                number, str(meta.get("source", "")), piece, 0.0, lines[0], lines[1], meta.get("page")
+                number, str(meta.get("source", "")), piece, 0.0, lines[0], lines[1], meta.get("page"),
+                str(meta.get("headings", "") or ""),
             )
             spans.append(Span(number, piece, set(content_words(piece)), numbers(piece) | word_stems(piece), citation, order))
             order += 1
