@@ -106,6 +106,9 @@ def cue_score(form: Form, text: str, question: str) -> float:
     if kind == "place":
         led = [m.group(1) for m in _PLACE_LEAD.finditer(text) if m.group(1).lower() not in known]
         return 1.0 if led else 0.5 if names else 0.0
-    # a name: two capitalised words in a row are a person or an organisation
-    pairs = re.search(r"(?<!^)\b[A-Z][a-z]+(?:\s+(?:de|van|von|der|of|the)?\s*[A-Z][a-z]+)+", text)
-    return 1.0 if pairs and pairs.group(0).split()[0].lower() not in known else 0.6 if names else 0.0
+    # a name: two capitalised words in a row are a person or an organisation, if the question does not name it
+    pairs = [
+        m.group(0) for m in re.finditer(r"(?<!^)\b[A-Z][a-z]+(?:\s+(?:de|van|von|der|of|the)?\s*[A-Z][a-z]+)+", text)
+        if not {w.lower() for w in m.group(0).split()} & known
+    ]
+    return 1.0 if pairs else 0.6 if names else 0.0

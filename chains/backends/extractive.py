@@ -105,9 +105,9 @@ class ExtractiveBackend(AnswerBackend):
     cue_weight = 0.4
     #: 0 by default: on the shared sets MiniLM similarity did not improve the choice (see README).
     embed_weight = 0.0
-    rank_penalty = 0.12
+    rank_penalty = 0.15
     #: A second unit is added when it scores at least this share of the best (or is its neighbour).
-    close_ratio = 0.6
+    close_ratio = 0.55
 
     def __init__(self, max_sentences: int = 2, embed: EmbedFn | None = None, shortlist: int = 4,
                  embed_weight: float | None = None) -> None:
@@ -194,10 +194,12 @@ class ExtractiveBackend(AnswerBackend):
     def _second(self, question: str, form: Form, best: Unit, best_score: float,
                 ranked: list[tuple[float, Unit]]) -> Unit | None:
         """A second unit when the choice is close (it scores near ``best``) or it is ``best``'s neighbour
-        (the sentence that completes it); in one passage, only ever prose."""
+        (the sentence that completes it); only ever prose. When ``best`` already holds the kind of
+        thing the question asks for (a duration for "how long"), only its neighbour."""
+        answered = bool(form.wants) and cue_score(form, best.text, question) >= 1.0
         for score, unit in ranked[1:3]:
             near = unit.passage == best.passage and abs(unit.position - best.position) == 1
-            close = best_score > 0 and score >= self.close_ratio * best_score
+            close = best_score > 0 and score >= (0.85 if answered else self.close_ratio) * best_score
             if unit.fields is None and (near or close) and unit.text != best.text:
                 return unit
         return None
