@@ -44,7 +44,7 @@ def test_repl_keeps_at_most_history_turns(make_app, corpus: Path):
 def test_keyword_fallback_only_touches_follow_ups():
     assert keyword_condense("battery storage", "How long are carbon frames covered?") == "battery storage"
     assert keyword_condense("Is it waterproof?", "Tell me about the E-Commuter battery") == "Is it waterproof? (E-Commuter battery)"
-    assert keyword_condense("and on saturday?", "Which service centres are open?") == "and on saturday? (service centres open)"
+    assert keyword_condense("and on saturday?", "Which service centres are open?") == "and on saturday? (which open service centres)"
     # a follow-up naming its own topic is not pulled back to the previous one
     assert keyword_condense("and what about the battery warranty?", "Who services bikes in Leeds?") == \
         "and what about the battery warranty?"
