@@ -197,7 +197,7 @@ class ExtractiveBackend(AnswerBackend):
         (the sentence that completes it); only ever prose. When ``best`` already holds the kind of
         thing the question asks for (a duration for "how long"), only its neighbour."""
         answered = bool(form.wants) and cue_score(form, best.text, question) >= 1.0
-        for score, unit in ranked[1:3]:
+        for score, unit in ranked[1:4]:
             near = unit.passage == best.passage and abs(unit.position - best.position) == 1
             close = best_score > 0 and score >= (0.85 if answered else self.close_ratio) * best_score
             if unit.fields is None and (near or close) and unit.text != best.text:
