@@ -134,7 +134,7 @@ def passage_spans(documents: Sequence["Document"]) -> list[Span]:
         text, meta = doc.page_content, doc.metadata
         first, last = meta.get("start_line"), meta.get("end_line")
         order = 0
-        for start, end in sentence_spans(text):
+        for start, end in sentence_spans(text, meta.get("kind")):
             piece = " ".join(text[start:end].split())
             if not piece:
                 continue
