@@ -61,7 +61,7 @@ def test_changed_facts_leave_the_memorised_model_stale_while_rag_follows(qa_set,
                 eval_dir=tmp_path / "eval")
     table = {r["setup"]: r for r in rows(m, queries_per_day=100)}
     rag, ft, hybrid = table["rag"], table["finetune"], table["hybrid"]
-    assert m.change is not None and m.change["edited_facts"] >= 1
+    assert m.change is not None and len(m.change["edited_facts"]) >= 3  # at least MIN_EDITS whenever possible
     # static: both know every fact; after the change only retrieval gives the new ones
     assert rag["accuracy"] == ft["accuracy"] == 1.0
     assert rag["accuracy_changed_before"] == rag["accuracy_after_change"] == 1.0
@@ -98,7 +98,8 @@ def test_near_ties_go_to_the_faster_setup():
         {"setup": "finetune", "accuracy": 0.20, "latency_p50_ms": 300.0},
     ]
     best, reasons = decide(table)
-    assert best == "rag" and "faster" in reasons[-1]
+    assert best == "rag" and reasons[0].startswith("rag: within 2% (one question) of the best answers (60% unseen)")
+    assert "of the setups that close (rag, hybrid) it answers fastest" in reasons[0]
     with pytest.raises(ConfigError, match="No setup could be measured"):
         decide([{"setup": "rag", "accuracy": None}])
 
