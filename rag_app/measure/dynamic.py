@@ -78,10 +78,14 @@ def plan_edits(
     pairs: list[tuple[QAItem, QAItem]] = []
     edits: list[dict[str, Any]] = []
     touched: set[str] = set()  # passages already edited: another question's context no longer matches them
-    for item in rng.sample(list(items), len(items)):
+    order = rng.sample(list(items), len(items))
+    first = {it.id: locate(it.answer or "", it.contexts, it.sources, files, retrieved.get(it.id, ())) for it in order}
+    # a date, number or name first: a phrase has no "value of the same kind", only another answer of the set
+    order.sort(key=lambda it: first[it.id] is None or first[it.id].kind == "phrase")  # type: ignore[union-attr]
+    for item in order:
         if len(pairs) >= wanted:
             break
-        if not item.answer or any(" ".join(c.split()) in touched for c in item.contexts):
+        if not item.answer or first[item.id] is None or any(" ".join(c.split()) in touched for c in item.contexts):
             continue
         loc = locate(item.answer, item.contexts, item.sources, texts, retrieved.get(item.id, ()))
         if loc is None:

@@ -31,8 +31,8 @@ DATE = re.compile(
     rf"|{_MONTH}\.?,?\s+\d{{3,4}}|(?:1[0-9]|20)\d\d(?:s)?)\b")
 NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])\d+(?:\.\d+)?(?![\w])")
 _CONNECT = {"of", "de", "van", "von", "der", "da", "del", "du", "la", "le", "bin", "al"}
-NAME = re.compile(r"\b[A-Z][\w'’-]*[a-z][\w'’-]*(?:\s+(?:(?:of|de|van|von|der|da|del|du|la|le|bin|al)\s+)?"
-                  r"[A-Z][\w'’-]*[a-z][\w'’-]*)*")
+NAME = re.compile(r"\b[A-Z][a-z][a-z'’-]*(?:\s+(?:(?:of|de|van|von|der|da|del|du|la|le|bin|al)\s+)?"
+                  r"[A-Z][a-z][a-z'’-]*)*(?![\w(])")
 _FALLBACK_NAMES = ["Quillon Marsh", "Verrity Oakes", "Tamsin Vale", "Orrin Castellane"]
 
 
@@ -182,9 +182,9 @@ class ValuePool:
             digits = inner.group(0)
             pool = [n for n in self.numbers if _size(n) == _size(digits) and fresh(n)
                     and ("," in n) == ("," in digits) and ("." in n) == ("." in digits)]
-            if not pool or not fresh(old[:inner.start()] + pool[0] + old[inner.end():]):
-                return _shift(old)
-            return old[:inner.start()] + rng.choice(pool) + old[inner.end():]
+            pool = [n for n in pool if f" {metrics.normalize_answer(old[:inner.start()] + n + old[inner.end():])} "
+                    not in norm_file]
+            return old[:inner.start()] + rng.choice(pool) + old[inner.end():] if pool else _shift(old)
         if what == "name":
             words = len(old.split())
             pool = [n for n in self.names if fresh(n)]
@@ -204,7 +204,7 @@ def _size(number: str) -> int:
 
 
 def _shape(date: str) -> str:
-    return re.sub(r"[A-Za-z]+", "M", re.sub(r"\d", "9", date))
+    return re.sub(r"[A-Za-z]+", "M", re.sub(r"\d+", "9", date))
 
 
 def _shift(old: str) -> str:
