@@ -200,6 +200,6 @@ def test_the_text_report_puts_rules_of_thumb_beside_the_numbers():
     assert "source attribution no yes yes no" in flat
     assert "finetune: latency p50 150 ms is below the rule of thumb (200–500 ms)" in out
     assert "finetune: setup time train 4.0 min is below the rule of thumb (days to weeks)" in out
-    assert "9 answers changed in their passages, 1 file deleted (0 questions lost their source)" in flat
+    assert "9 answers (or a date, number or name in it) edited in the corpus, 1 file deleted (0 questions lost their source)" in flat
     assert "stale answers after the change" in out
     assert "Recommendation: rag" in out and "Wall time per step: index 40.0 s" in out

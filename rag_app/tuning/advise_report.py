@@ -135,7 +135,7 @@ def disagreements(rows: Sequence[dict[str, Any]]) -> list[str]:
     by = {r.get("kind"): r for r in rows if not r.get("skipped") and r.get("kind") in ("rag", "finetune", "hybrid")}
     hybrid = by.get("hybrid")
     if hybrid and hybrid.get("accuracy") is not None:
-        for key, label in (("accuracy", "static data"), ("accuracy_after_change", "changed facts")):
+        for key, label in (("accuracy", "unseen questions"), ("accuracy_after_change", "changed facts")):
             others = [(r[key], r["setup"]) for k, r in by.items() if k != "hybrid" and r.get(key) is not None]
             if hybrid.get(key) is not None and others and hybrid[key] < max(others)[0]:
                 best, name = max(others)
@@ -156,7 +156,7 @@ def text(report: dict[str, Any]) -> str:
         change = meta.get("change") or {}
         edits = change.get("edited_facts") or []
         count = change.get("edited_count", len(edits) if isinstance(edits, list) else edits)
-        out.append(f"changed facts: {count} answers changed in their passages, "
+        out.append(f"changed facts: {_count(count, 'answer')} (or a date, number or name in it) edited in the corpus, "
                    f"{_count(len(change.get('deleted_files') or []), 'file')} deleted "
                    f"({change.get('deleted_questions', 0)} questions lost their source); accuracy on the changed "
                    "questions before → after the change, without retraining. Stale: an answer after the change that "
