@@ -164,3 +164,15 @@ def test_a_new_loader_version_rereads_files_but_reembeds_nothing_unchanged(make_
     assert report.files_read == 6 and report.added == report.updated == 0
     assert app.embedder.embedded_texts == embedded
     assert app.reindex([corpus]).files_read == 0
+
+
+def test_a_reindex_in_small_groups_builds_the_same_index(make_app, corpus: Path):
+    small = make_app()
+    small.vector_index(create=True).group_chunks = 2  # commit every file or two
+    report = small.reindex([corpus])
+    whole = make_app(persist_dir=str(corpus.parent / "whole"))
+    expected = whole.reindex([corpus])
+    assert _ids(small) == _ids(whole) and (report.added, report.chunks, report.files_read) == (
+        expected.added, expected.chunks, expected.files_read)
+    question = "How long does a full charge take?"
+    assert [d.id for d in small.retrieve(question, k=4)] == [d.id for d in whole.retrieve(question, k=4)]

@@ -70,7 +70,7 @@ def test_an_index_without_a_search_side_is_answered_by_chroma_until_the_writer_r
     expected = chroma_view(app)
     index = app.vector_index()
     db = index.records.connection
-    for table in ("chunks", "vectors", "generations", "setups", "aliases"):
+    for table in ("chunks", "texts", "generations", "setups", "aliases"):
         db.execute(f"DELETE FROM {table}")  # as an index written before the search side existed
     app.close()
     again = make_app()
@@ -122,3 +122,23 @@ def test_an_older_search_side_layout_is_left_to_the_writer_and_rebuilt_by_it(mak
     assert db_count(again, "embedding_cache") == cached
     assert again.retrieve("How long is the warranty on an aluminium frame?", k=2)
     assert again.searcher.corpus_builds == 1
+
+
+def test_published_arrays_are_mapped_and_answer_as_the_search_side_does(make_app, corpus: Path):
+    plain = make_app()
+    plain.reindex([corpus])
+    mapped = make_app(persist_dir=str(corpus.parent / "mapped"))
+    mapped.vector_index(create=True).arrays_from = 0  # publish at any size
+    mapped.reindex([corpus])
+    arrays = sorted(p.name.split(".", 1)[1] for p in (corpus.parent / "mapped" / "arrays").iterdir())
+    assert arrays == ["bm25-data.npy", "bm25-indices.npy", "bm25-indptr.npy", "hashes.npy", "vectors.npy"]
+    for question in ("How long is the warranty on an aluminium frame?", "error code E01 battery", "chain oil"):
+        for search in ("vector", "bm25", "hybrid", "mmr"):
+            got = [(d.id, d.metadata["score"]) for d in mapped.retrieve(question, k=4, search=search)]
+            assert got == [(d.id, d.metadata["score"]) for d in plain.retrieve(question, k=4, search=search)], search
+    view = mapped.searcher.loaded
+    assert isinstance(view.matrix, np.memmap)  # mapped from the writer's file, not loaded
+    (corpus / "warranty.md").unlink()
+    mapped.reindex([corpus])  # a new stamp: new arrays, the old ones deleted
+    assert len(list((corpus.parent / "mapped" / "arrays").iterdir())) == 5
+    assert all("warranty.md" not in d.metadata["source"] for d in mapped.retrieve("warranty frame", k=8))

@@ -87,10 +87,11 @@ def _progress() -> Any:
     def update(done: int, total: int) -> None:
         if "bar" not in bar:
             bar["bar"] = tqdm(total=total, unit="chunk", desc="embedding", leave=False, file=sys.stderr)
+        bar["bar"].total = total  # a streaming reindex learns the total a group at a time
         bar["bar"].n = done
         bar["bar"].refresh()
         if done >= total:
-            bar["bar"].close()
+            bar.pop("bar").close()
 
     return update
 

@@ -40,8 +40,13 @@ def open_collection(index: "VectorIndex", physical: str) -> "Collection":
     return collection
 
 
-def search_chroma(index: "VectorIndex", physical: str, query: str, options: "RetrievalOptions") -> list["Document"]:
-    """The chunks for ``query`` from Chroma's own index of ``physical`` (no local state)."""
+def search_chroma(
+    index: "VectorIndex", physical: str, query: str, options: "RetrievalOptions", remote: bool = False
+) -> list["Document"]:
+    """The chunks for ``query`` from Chroma's own index of ``physical`` (no local state).
+
+    ``remote``: a server's reader, for which this is the normal path (no warning).
+    """
     from rag_app.retrieval.options import glob_matches, make_document, parse_where
 
     collection = open_collection(index, physical)
@@ -50,7 +55,7 @@ def search_chroma(index: "VectorIndex", physical: str, query: str, options: "Ret
         raise IndexMissing(f"The index '{index.name}' is empty: run `rag-app reindex` first.")
     if options.search in ("hybrid", "bm25") and not _warned.is_set():
         _warned.set()
-        log.warning("keyword search needs the search side, which `rag-app reindex` builds; "
+        (log.info if remote else log.warning)("keyword search needs the search side, which `rag-app reindex` builds; "
                     "answering with vector search from Chroma")
     where = None
     if options.where:

@@ -58,9 +58,9 @@ class _View:
 
     collection: str
     generation: int
-    hashes: list[str]
+    hashes: Any  # the distinct texts' content hashes: a list, or the writer's sorted array (mapped)
     matrix: Any  # float32 (n, dim)
-    row: dict[str, int]
+    row: Any  # content hash -> row: a dict, or binary search over the mapped array
     bm25: Any = None  # sparse (terms x n) BM25 weights, loaded on first keyword search
 
 
@@ -73,6 +73,7 @@ class Searcher:
         self.index = index
         self.remote = remote  # a Chroma server others may write to: ask it which collection serves
         self.side = SideReader(index.records.path)
+        self.arrays = index.records.path.parent / "arrays"  # what the writer publishes to map
         self._view: _View | None = None
         self._loading = threading.Lock()
         self.corpus_builds = 0  # how often the vectors were (re)loaded into this process
@@ -114,11 +115,23 @@ class Searcher:
         with self._loading:
             view = self._view
             if view is None or (view.collection, view.generation) != (physical, generation):
-                hashes, matrix = store.matrix(physical)
-                view = _View(physical, generation, hashes, matrix, {h: i for i, h in enumerate(hashes)})
+                from rag_app.store.arrays import Hashes, Positions, load
+
+                mapped = load(self.arrays, physical, store.stamp(physical))
+                if mapped is not None:  # published by the writer: mapped, not loaded
+                    keys, matrix, bm25 = mapped
+                    view = _View(physical, generation, Hashes(keys), matrix, Positions(keys), bm25)
+                else:
+                    hashes, matrix = store.matrix(physical)
+                    view = _View(physical, generation, hashes, matrix, {h: i for i, h in enumerate(hashes)})
                 self._view = view
                 self.corpus_builds += 1
         return view
+
+    @property
+    def loaded(self) -> _View | None:
+        """The vectors (and BM25 weights) the last search used, for inspection."""
+        return self._view
 
     def _allowed(self, store: "ChunkStore", physical: str, where: str) -> set[str]:
         field, pattern = parse_where(where)
@@ -137,7 +150,7 @@ class Searcher:
             if store is None:
                 from rag_app.retrieval.from_chroma import search_chroma
 
-                return search_chroma(self.index, physical, query, options)
+                return search_chroma(self.index, physical, query, options, remote=self.remote)
             return self._search(store, physical, query, options)
 
     def _search(self, store: "ChunkStore", physical: str, query: str, options: RetrievalOptions) -> list["Document"]:

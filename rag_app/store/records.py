@@ -20,7 +20,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 if TYPE_CHECKING:
     from rag_app.store.search_side import ChunkRow, ChunkStore
@@ -91,6 +91,20 @@ class RecordStore:
             for r in rows
         }
 
+    def lookup(self, collection: str) -> "Mapping[str, FileRecord]":
+        """The records of ``collection`` read one source at a time (the whole set is never held)."""
+        return _Lookup(self, collection)
+
+    def get(self, collection: str, source: str) -> FileRecord | None:
+        r = self._db.execute(
+            "SELECT source, size, mtime_ns, file_hash, chunk_ids, dirty FROM files WHERE collection = ? AND source = ?",
+            (collection, source),
+        ).fetchone()
+        return FileRecord(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), bool(r[5])) if r else None
+
+    def sources(self, collection: str) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT source FROM files WHERE collection = ?", (collection,))]
+
     def mark_dirty(self, collection: str, sources: list[str]) -> None:
         """Before writing chunks of ``sources``: remember they may be half-written."""
         now = time.time()
@@ -159,3 +173,20 @@ class _Tx:
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+class _Lookup(Mapping[str, FileRecord]):
+    def __init__(self, store: RecordStore, collection: str) -> None:
+        self._store, self._collection = store, collection
+
+    def __getitem__(self, source: str) -> FileRecord:
+        record = self._store.get(self._collection, source)
+        if record is None:
+            raise KeyError(source)
+        return record
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store.sources(self._collection))
+
+    def __len__(self) -> int:
+        return len(self._store.sources(self._collection))
