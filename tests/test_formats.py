@@ -38,7 +38,7 @@ FACTS = [
     ("When do the cargo frames arrive?", "delivery.eml", "delivery.eml:", "arrive on Thursday at dock 7"),
     ("What is the secret espresso blend called?", "menu.txt", "menu.txt:1", "crème: the secret espresso blend is called Ferdinandezé. All mañanas begin with déjà vu"),
     ("Where do greetings from Munich come from?", "gruss.txt", "gruss.txt:1", "Grüße aus München"),
-    ("Which dealer in Köln sells the cargo bike?", "dealers.csv", "dealers.csv:2-3", "Händler: Fahrräder Köhler"),
+    ("Which Händler in Köln sells the Cargo model?", "dealers.csv", "dealers.csv:2-3", "Händler: Fahrräder Köhler"),
     ("What colour is the tandem?", "colours.tsv", "colours.tsv:2-3", "model: Tandem Duo; colour: smaragdgrün"),
     ("Where is the spare key kept?", "scan.pdf", "scan.pdf p.1", "locker 42"),
     ("What does the kiosk at Plaça de Catalunya sell?", "kiosk.txt", "kiosk.txt:1", "sells the Niño trailer"),
@@ -125,10 +125,10 @@ def test_support_citations_point_at_the_paragraph_row_and_slide(answers: dict[st
             for sentence in support["sentences"] if sentence["supported"] for c in sentence["citations"]
         ]
 
-    # "The inspection fee ..." is the 4th paragraph of report.docx (its heading, ¶3, may lead into it)
-    assert any(a <= 4 <= b for a, b, _ in cited(FACTS[0][0]) if a is not None), cited(FACTS[0][0])
-    assert any(a <= 3 <= b for a, b, _ in cited(FACTS[2][0]) if a is not None), cited(FACTS[2][0])  # row 3
+    assert (4, 4, None) in cited(FACTS[0][0])  # "The inspection fee ..." is the 4th paragraph of report.docx
+    assert (3, 3, None) in cited(FACTS[2][0])  # Brake pads: row 3 of the sheet, alone
     assert (None, None, 2) in cited(FACTS[1][0])  # slide 2
+    assert "Chain KMC" not in answers[FACTS[2][0]]["answer"]  # one spreadsheet row is one unit
 
 
 def test_the_cold_query_loads_no_office_reader(folder: Path, indexed: dict):
