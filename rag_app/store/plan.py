@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
-from loaders import LOADER_VERSION, Chunk, FoundFile, SplitConfig, UnreadableFile, load_chunks
+from loaders import Chunk, FoundFile, Notice, SplitConfig, UnreadableFile, load_chunks, loader_version
 from rag_app.errors import ConfigError, SourceMissing
 from rag_app.store.records import FileRecord
-from rag_app.store.report import IndexReport, SkippedFile
+from rag_app.store.report import FileWarning, IndexReport, SkippedFile
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -38,7 +38,7 @@ def find_sources(
     exclude = list(DEFAULT_EXCLUDE) + s.split_list(s.exclude)
     unreadable: list[tuple[Path, str]] = []
     try:
-        found = walk(roots, include, exclude, skipped=unreadable)
+        found = walk(roots, include, exclude, skipped=unreadable, follow_links=s.follow_links)
     except SourceNotFound as exc:
         raise SourceMissing(f"{exc}: check the path you asked to index") from None
     return found, [r.expanduser().resolve() for r in roots], unreadable
@@ -81,14 +81,17 @@ def plan_groups(
     (one file is never split), so memory is bounded by the group, not the corpus.
     """
     changes, pending = Changes(), 0
+    version = loader_version(split)
     # An empty collection holds no chunk of a file without a record: no need to ask it per file.
     fresh = collection is None or collection.count() == 0
     for f in found:
         source = str(f.path)
         record = records.get(source)
-        current = record is not None and not record.dirty and record.file_hash.startswith(f"{LOADER_VERSION}:")
+        current = record is not None and not record.dirty and record.file_hash.startswith(f"{version}:")
         if record and current and not verify and (record.size, record.mtime_ns) == (f.size, f.mtime_ns):
             report.unchanged += len(record.chunk_ids)
+            report.files_indexed += 1
+            report.files_unchanged += 1
             continue
         try:
             data = f.path.read_bytes()
@@ -97,13 +100,16 @@ def plan_groups(
             continue
         report.files_read += 1
         # The loader version is part of the hash: a new loader re-splits every file.
-        file_hash = f"{LOADER_VERSION}:{hashlib.sha256(data).hexdigest()}"
+        file_hash = f"{version}:{hashlib.sha256(data).hexdigest()}"
         if record and not record.dirty and record.file_hash == file_hash:
             report.unchanged += len(record.chunk_ids)
+            report.files_indexed += 1
+            report.files_unchanged += 1
             changes.touched.append(FileRecord(source, f.size, f.mtime_ns, file_hash, record.chunk_ids, False))
             continue
+        notices: list[Notice] = []
         try:
-            chunks = load_chunks(f.path, split, data)
+            chunks = load_chunks(f.path, split, data, notices)
         except UnreadableFile as exc:
             if record and record.chunk_ids:
                 # Indexed before (a half-written file under --watch, a bad save): keep its answers.
@@ -114,6 +120,8 @@ def plan_groups(
                 report.skipped.append(SkippedFile(source, str(exc)))
             continue
         del data
+        report.files_indexed += 1
+        report.warnings.extend(FileWarning(source, n.reason, n.line, n.page) for n in notices)
         changes.plans.append(plan_file(None if fresh and record is None else collection, f, file_hash, chunks, record))
         pending += len(chunks)
         if pending >= budget:
