@@ -36,13 +36,14 @@ if kind == "local":
 else:
     import transformers
     from chains.hf_models import resolve_model
+    model_dir = resolve_model("smollm2")  # converted from the GGUF once (not a load of the chat model)
     real = transformers.AutoModelForCausalLM.from_pretrained
     def counted(*a, **k):
         loads.append(threading.get_ident())
         return real(*a, **k)
     transformers.AutoModelForCausalLM.from_pretrained = counted
     from chains.backends.hf import HFChat
-    model = HFChat(model_dir=resolve_model("smollm2"), max_tokens=8)
+    model = HFChat(model_dir=model_dir, max_tokens=8)
 
 questions = [f"Name the colour number {i}." for i in range(%(callers)d)]
 start = threading.Barrier(len(questions))

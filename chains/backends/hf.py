@@ -276,7 +276,7 @@ class HFChat(BaseChatModel):
         thread.start()
         stops = self._stops(stop)
         hold = max((len(t) for t in stops), default=0)
-        text, sent = "", 0
+        text, sent, ended = "", 0, False
         try:
             for piece in streamer:
                 text += piece
@@ -286,10 +286,13 @@ class HFChat(BaseChatModel):
                 if len(ready) > sent:
                     yield ready[sent:]
                     sent = len(ready)
+            else:
+                ended = True
         finally:
-            halt.set()  # stop at the next token (at once when a stop string ended the answer)
-            for _ in streamer:  # let generation finish
-                pass
+            if not ended:  # a stop string, or the caller stopped reading: stop at the next token
+                halt.set()
+                for _ in streamer:  # let generation finish
+                    pass
             thread.join()
         if failure:
             raise BackendError(f"The hf backend failed while generating: {failure[0]}")
