@@ -138,7 +138,8 @@ class HFChat(BaseChatModel):
 
     @property
     def prompt_format(self) -> PromptFormat:
-        return self.loaded()._format
+        self.loaded()
+        return self._format
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
@@ -307,7 +308,8 @@ class HFChat(BaseChatModel):
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens of ``text`` under this model's own tokenizer."""
-        return len(self.loaded()._tokenizer(text, add_special_tokens=False)["input_ids"])
+        self.loaded()
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def hf_prompt(question: str, documents: Sequence["Document"]) -> list[BaseMessage]:
