@@ -125,12 +125,12 @@ class RagApp:
             if not s.chroma_host and not create and not s.persist_path.exists():
                 raise IndexMissing(f"No index at {s.persist_path}: run `rag-app reindex` first.")
             self._records = RecordStore(self.settings.persist_path / RECORDS_FILE)
-            split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap)
+            split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap, text_encoding=s.text_encoding)
             # A local query is served by the search side without Chroma: connect on first use.
             client = self.chroma_client(create) if s.chroma_host else (lambda: self.chroma_client(create))
             self._index = VectorIndex(
                 client, self.settings.collection, self.embedder, split, self._records,
-                write_batch=max(self.settings.embed_batch_size, 1) * 4,
+                write_batch=max(self.settings.embed_batch_size, 1) * 4, publish=bool(s.chroma_host),
             )
         return self._index
 
@@ -175,7 +175,7 @@ class RagApp:
         index = self.vector_index(create=True)
         if dry_run:
             return index.reindex(found, resolved, verify=verify, dry_run=True, unreadable=unreadable)
-        with WriterLock(s.persist_path / LOCK_FILE, wait=wait):
+        with WriterLock(s.persist_path / LOCK_FILE, wait=wait), index.writing(s.persist_path):
             index.refresh()  # another writer may have switched collections since we looked
             if rebuild:
                 return index.rebuild(found, resolved, progress=progress, unreadable=unreadable)
@@ -387,6 +387,9 @@ class RagApp:
         return RetrievalQA(core=self.chain(llm, k=k, **kwargs))
 
     def close(self) -> None:
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
         if self._records is not None:
             self._records.close()
             self._records = None
