@@ -24,11 +24,9 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever
     from langchain_core.runnables import Runnable, RunnableConfig
-
     from langchain_core.embeddings import Embeddings
     from langchain_core.language_models import BaseChatModel
     from langchain_core.vectorstores import VectorStore
-
     from chains.llm import LLM
     from chains.support import SupportChecker
     from rag_app.answer.chain import AnswerSetup, LedgerCallback
@@ -297,8 +295,7 @@ class RagApp:
 
     async def abatch(self, questions: Sequence[str], *, config: "RunnableConfig | None" = None, **kwargs: Any) -> list[Answer]:
         """:meth:`batch` for async callers (the chain's ``abatch``)."""
-        results = await self.chain(kwargs.pop("llm", None), **kwargs).abatch([{"question": q} for q in questions], config)
-        return [r["answer"] for r in results]
+        return [r["answer"] for r in await self.chain(kwargs.pop("llm", None), **kwargs).abatch([{"question": q} for q in questions], config)]
 
     async def aquery(self, question: str, *, config: "RunnableConfig | None" = None, **kwargs: Any) -> Answer:
         """:meth:`query` for async callers (the chain's ``ainvoke``)."""

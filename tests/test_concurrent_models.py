@@ -36,13 +36,14 @@ if kind == "local":
 else:
     import transformers
     from chains.hf_models import resolve_model
+    model_dir = resolve_model("smollm2")  # converted from the GGUF once (not a load of the chat model)
     real = transformers.AutoModelForCausalLM.from_pretrained
     def counted(*a, **k):
         loads.append(threading.get_ident())
         return real(*a, **k)
     transformers.AutoModelForCausalLM.from_pretrained = counted
     from chains.backends.hf import HFChat
-    model = HFChat(model_dir=resolve_model("smollm2"), max_tokens=8)
+    model = HFChat(model_dir=model_dir, max_tokens=8)
 
 questions = [f"Name the colour number {i}." for i in range(%(callers)d)]
 start = threading.Barrier(len(questions))
@@ -70,7 +71,7 @@ print(json.dumps({"loads": len(loads), "threaded": threaded, "alone": alone, "ba
 """ % {"callers": CALLERS}
 
 
-def _run(script: str, *args: str, home: Path, timeout: float = 900, **env: str) -> dict:
+def _run(script: str, *args: str, home: Path, timeout: float = 1800, **env: str) -> dict:
     done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=timeout,
                           env=sealed_environ(home, **env))
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stderr[-3000:]}"
@@ -142,7 +143,8 @@ APP_SCRIPT = r"""
 import asyncio, json, sys
 from rag_app import RagApp, Settings
 questions = json.loads(sys.argv[2])
-with RagApp(Settings(), persist_dir=sys.argv[1], llm="local", max_tokens=24) as app:
+# Short prompts and answers (k=2, 12 tokens): 24 generations must fit a busy 2-core machine.
+with RagApp(Settings(), persist_dir=sys.argv[1], llm="local", max_tokens=12, k=2) as app:
     batched = [a.answer for a in app.batch(questions)]
     abatched = [a.answer for a in asyncio.run(app.abatch(questions))]
     alone = [app.query(q).answer for q in questions]

@@ -138,7 +138,8 @@ class HFChat(BaseChatModel):
 
     @property
     def prompt_format(self) -> PromptFormat:
-        return self.loaded()._format
+        self.loaded()
+        return self._format
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
@@ -276,7 +277,7 @@ class HFChat(BaseChatModel):
         thread.start()
         stops = self._stops(stop)
         hold = max((len(t) for t in stops), default=0)
-        text, sent = "", 0
+        text, sent, ended = "", 0, False
         try:
             for piece in streamer:
                 text += piece
@@ -286,10 +287,13 @@ class HFChat(BaseChatModel):
                 if len(ready) > sent:
                     yield ready[sent:]
                     sent = len(ready)
+            else:
+                ended = True
         finally:
-            halt.set()  # stop at the next token (at once when a stop string ended the answer)
-            for _ in streamer:  # let generation finish
-                pass
+            if not ended:  # a stop string, or the caller stopped reading: stop at the next token
+                halt.set()
+                for _ in streamer:  # let generation finish
+                    pass
             thread.join()
         if failure:
             raise BackendError(f"The hf backend failed while generating: {failure[0]}")
@@ -304,7 +308,8 @@ class HFChat(BaseChatModel):
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens of ``text`` under this model's own tokenizer."""
-        return len(self.loaded()._tokenizer(text, add_special_tokens=False)["input_ids"])
+        self.loaded()
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def hf_prompt(question: str, documents: Sequence["Document"]) -> list[BaseMessage]:

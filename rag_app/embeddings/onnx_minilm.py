@@ -130,6 +130,8 @@ def _export_fused(model_dir: Path, target: Path) -> None:
         # input sizes (checked: the graph answers any batch and length), so users need not see it.
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # dynamo=False is deliberate (see above): the exporter's notice about it is not for users
+            warnings.filterwarnings("ignore", "You are using the legacy TorchScript", DeprecationWarning)
             torch.onnx.export(
                 Encoder(),
                 (ids, torch.ones_like(ids), torch.zeros_like(ids)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -21,6 +22,7 @@ class IndexRetriever(BaseRetriever):
         return int(self.options.k)
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        return self.app.search(query, self.options)
+        """``k`` (``retriever.invoke(q, k=2)``) overrides the options' ``k`` for this call."""
+        return self.app.search(query, self.options if k is None else replace(self.options, k=k))
