@@ -57,8 +57,9 @@ def answer_pieces(answer: str) -> tuple[str, list[tuple[int, int]]]:
         part = answer[last:match.start()]
         parts.append(part)
         length += len(part)
-        if _SENTENCE_END.search(part):
-            breaks.append(length)
+        end = _SENTENCE_END.search(part)
+        if end:  # right after the full stop, as the sentence splitter ends sentences
+            breaks.append(length - len(part) + end.start() + 1)
         last = match.end()
     parts.append(answer[last:])
     joined = "".join(parts)
