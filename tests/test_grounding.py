@@ -168,3 +168,17 @@ def test_streamed_markers_are_those_of_the_finished_answer(answer):
         citer = checker.citer("How long?", DOCS)
         shown = "".join(citer.feed(answer[i:i + size]) for i in range(0, len(answer), size)) + citer.close()
         assert shown == expected, size
+
+
+@pytest.mark.parametrize("said", ["", "[1] [2]", "1.\n2.\n- ", "电池保修三年。[1]", "ten years [1", "The battery " * 800])
+def test_bad_answers_pass_through_the_chain_and_the_stream(make_app, corpus, said):
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    app = make_app(llm=GenericFakeChatModel(messages=iter([AIMessage(content=said)] * 2)))
+    app.reindex([corpus])
+    answer = app.query("How long is the battery covered?")
+    if said:  # (the fake model cannot stream an empty message)
+        streaming = app.stream("How long is the battery covered?")
+        assert "".join(streaming) == streaming.result.answer == answer.answer
+    assert answer.support is not None and answer.support.status in {"supported", "partial", "unsupported", "abstained"}
