@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     data_paths: str = _setting("RAG_DATA", "data", "Comma-separated files/directories `reindex` reads when given no PATH.")
     include: str = _setting("RAG_INCLUDE", "", "Comma-separated globs of files to index (default: every supported type).")
     exclude: str = _setting("RAG_EXCLUDE", "", "Comma-separated globs to skip, added to hidden files, __pycache__, node_modules.")
+    follow_links: bool = _setting("RAG_FOLLOW_LINKS", False, "Follow symlinks whose target lies outside the folders being indexed (default: skip them and name them; loops are never followed).")
+    text_encoding: str = _setting("RAG_ENCODING", "", "Decode text files (txt, md, html, csv, json) with this encoding, e.g. cp1252 or utf-16, instead of detecting it; empty = detect (BOM, UTF-8, UTF-16/32, Western, then a guess).")
     llm: str = _setting("RAG_LLM", "local", "LLM: local, extractive, openai, azure, ollama, hf, fake or a plugin, as NAME or NAME:MODEL (openai:gpt-4o-mini, ollama:llama3.2); or PROVIDER:MODEL for any LangChain chat model provider (anthropic:claude-3-5-haiku-latest, google_genai:gemini-2.5-flash, groq:..., with its package installed).")
     embeddings: str = _setting("RAG_EMBEDDINGS", "minilm", "Embedding model: minilm (shipped all-MiniLM-L6-v2), st:/path/to/sentence-transformers-dir, openai:text-embedding-3-small, ollama:MODEL.")
     embed_runtime: Literal["onnx", "torch"] = _setting("RAG_EMBED_RUNTIME", "onnx", "How the minilm model runs: onnx (ONNX Runtime, no torch on the query path; exported once from the shipped weights) or torch (transformers).")
@@ -83,6 +85,18 @@ class Settings(BaseSettings):
     serve_models: str = _setting("RAG_SERVE_MODELS", "", "`rag-app serve`: comma-separated backends a request may pick with `model` (the first is the default); empty = RAG_LLM and extractive.")
     max_request_bytes: int = _setting("RAG_MAX_REQUEST_BYTES", 1_000_000, "`rag-app serve`: largest request body accepted (larger: 413).", ge=1)
     max_question_chars: int = _setting("RAG_MAX_QUESTION_CHARS", 4000, "`rag-app serve`: longest question accepted, in characters (longer: 413).", ge=1)
+
+    @field_validator("text_encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        if value:
+            import codecs
+
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"must be an encoding Python knows (utf-8, cp1252, latin-1, utf-16 ...), not {value!r}") from None
+        return value
 
     @field_validator("min_relevance")
     @classmethod

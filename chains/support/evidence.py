@@ -135,7 +135,7 @@ def passage_spans(documents: Sequence["Document"]) -> list[Span]:
         text, meta = doc.page_content, doc.metadata
         first, last = meta.get("start_line"), meta.get("end_line")
         order = 0
-        for start, end in sentence_spans(text):
+        for start, end in sentence_spans(text, meta.get("kind")):
             piece = " ".join(text[start:end].split())
             if not piece:
                 continue
@@ -147,7 +147,8 @@ def passage_spans(documents: Sequence["Document"]) -> list[Span]:
                     a, b = min(a, int(last)), min(b, int(last))
                 lines = (a, b)
             citation = Citation(
-                number, str(meta.get("source", "")), piece, 0.0, lines[0], lines[1], meta.get("page")
+                number, str(meta.get("source", "")), piece, 0.0, lines[0], lines[1], meta.get("page"),
+                str(meta.get("headings", "") or ""),
             )
             spans.append(Span(number, piece, set(content_words(piece)), numbers(piece) | word_stems(piece), citation, order))
             order += 1

@@ -21,12 +21,13 @@ class Citation:
     start_line: int | None = None
     end_line: int | None = None
     page: int | None = None
+    headings: str = ""  # the heading path or sheet name: part of an Office file's location
 
     def location(self, display: Callable[[str], str] = str) -> str:
         """``data/warranty.md:9-10`` or ``manual.pdf p.2`` (``display`` shortens the path)."""
         from loaders.location import location
 
-        return location(display(self.source), self.start_line, self.end_line, self.page)
+        return location(display(self.source), self.start_line, self.end_line, self.page, self.headings)
 
     def to_dict(self, display: Callable[[str], str] = str) -> dict[str, Any]:
         data: dict[str, Any] = {"passage": self.passage, "source": display(self.source)}

@@ -100,18 +100,24 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
     """Generate (streamed when the caller streams), check support, count usage → the :class:`Answer`.
 
     ``invoke`` makes one non-streaming model call; ``stream``/``transform`` stream the
-    model's tokens as ``{"token"}`` chunks. Both end with ``{"answer": Answer}``.
+    model's tokens as ``{"token"}`` chunks. Both end with ``{"answer": Answer}``. The run
+    is LangChain's own: a ``RunnableLambda`` for ``invoke``, a ``RunnableGenerator`` for
+    streams, both named ``rag_answer``.
     """
 
     name = ANSWER_RUN
 
     def __init__(self, setup: AnswerSetup) -> None:
+        from langchain_core.runnables import RunnableGenerator
+
         self.setup = setup
+        self._whole = RunnableLambda(self._invoke, afunc=self._ainvoke, name=ANSWER_RUN)
+        self._pieces = RunnableGenerator(self._transform, self._atransform, name=ANSWER_RUN)
 
     # -- sync
 
     def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
-        return self._call_with_config(self._invoke, input, config)
+        return self._whole.invoke(input, config, **kwargs)
 
     def _invoke(self, inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         out = AddableDict()
@@ -121,10 +127,10 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
 
     def transform(self, input: Iterator[dict[str, Any]], config: RunnableConfig | None = None,
                   **kwargs: Any) -> Iterator[dict[str, Any]]:
-        yield from self._transform_stream_with_config(input, self._transform, config)
+        yield from self._pieces.transform(input, config, **kwargs)
 
     def stream(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        yield from self.transform(iter([input]), config)
+        yield from self._pieces.stream(input, config, **kwargs)
 
     def _transform(self, chunks: Iterator[dict[str, Any]], config: RunnableConfig) -> Iterator[AddableDict]:
         yield from self._run(_last(chunks), config, stream=True)
@@ -159,7 +165,7 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
     # -- async
 
     async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
-        return await self._acall_with_config(self._ainvoke, input, config)
+        return await self._whole.ainvoke(input, config, **kwargs)
 
     async def _ainvoke(self, inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         out = AddableDict()
@@ -169,15 +175,12 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
 
     async def atransform(self, input: AsyncIterator[dict[str, Any]], config: RunnableConfig | None = None,
                          **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
-        async for chunk in self._atransform_stream_with_config(input, self._atransform, config):
+        async for chunk in self._pieces.atransform(input, config, **kwargs):
             yield chunk
 
     async def astream(self, input: dict[str, Any], config: RunnableConfig | None = None,
                       **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
-        async def one() -> AsyncIterator[dict[str, Any]]:
-            yield input
-
-        async for chunk in self.atransform(one(), config):
+        async for chunk in self._pieces.astream(input, config, **kwargs):
             yield chunk
 
     async def _atransform(self, chunks: AsyncIterator[dict[str, Any]], config: RunnableConfig) -> AsyncIterator[AddableDict]:

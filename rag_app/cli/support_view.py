@@ -27,7 +27,7 @@ def supporting(support: "Support | None") -> dict[int, tuple[str, str]]:
         if lines and first.page is None:
             start = min(c.start_line for c in lines)  # type: ignore[type-var]
             end = max(c.end_line or c.start_line for c in lines)  # type: ignore[type-var]
-            where = location(display_path(first.source), start, end)
+            where = location(display_path(first.source), start, end, headings=first.headings)
         else:
             where = first.location(display_path)
         texts = list(dict.fromkeys(c.text for c in citations))
