@@ -170,7 +170,8 @@ def candidates(spans: Sequence[Span]) -> list[Span]:
             continue
         a, b = first.citation, second.citation
         text = f"{first.text} {second.text}"
-        citation = Citation(a.passage, a.source, text, 0.0, a.start_line, b.end_line if b.end_line is not None else a.end_line, a.page)
+        citation = Citation(a.passage, a.source, text, 0.0, a.start_line, b.end_line if b.end_line is not None else a.end_line,
+                            a.page, a.headings)
         out.append(Span(first.passage, text, first.words | second.words, first.critical | second.critical,
                         citation, first.order, 2))
     return out
