@@ -114,6 +114,8 @@ class Span:
     order: int = 0
     #: How many passage sentences it spans (2: a sentence and the one continuing it).
     size: int = 1
+    #: For two sentences: their positions in :func:`passage_spans`'s list.
+    parts: tuple[int, ...] = ()
 
 
 @dataclass
@@ -162,7 +164,7 @@ def candidates(spans: Sequence[Span]) -> list[Span]:
     from chains.support.facts import CONTINUES
 
     out = list(spans)
-    for first, second in zip(spans, spans[1:]):
+    for at, (first, second) in enumerate(zip(spans, spans[1:])):
         if first.passage != second.passage or second.order != first.order + 1:
             continue
         lead = second.text.split(" ", 1)[0].lower().strip("\"'(“")
@@ -173,7 +175,7 @@ def candidates(spans: Sequence[Span]) -> list[Span]:
         citation = Citation(a.passage, a.source, text, 0.0, a.start_line, b.end_line if b.end_line is not None else a.end_line,
                             a.page, a.headings)
         out.append(Span(first.passage, text, first.words | second.words, first.critical | second.critical,
-                        citation, first.order, 2))
+                        citation, first.order, 2, (at, at + 1)))
     return out
 
 
