@@ -115,14 +115,17 @@ class Grounder:
         return self._decide(text, core, best, span, short)
 
     def _needed(self, claim: Facts, span: Span) -> bool:
-        """Two sentences are one piece of evidence only when the second states something of the
-        claim the first does not (else the first alone is judged: its negation, its numbers)."""
+        """Two sentences are one piece of evidence only when each states something of the claim the
+        other does not (else the one that states it is judged alone: its negation, its numbers)."""
         if span.size == 1:
             return True
         first, second = (self._facts_of(i) for i in span.parts)
-        lacking = {t.stem for t in claim.content} - first.stems
-        lacking |= {n.value for n in claim.numbers} - {n.value for n in first.numbers}
-        return bool(lacking & (second.stems | {n.value for n in second.numbers}))
+        said = {t.stem for t in claim.content} | {n.value for n in claim.numbers}
+
+        def has(facts: Facts) -> set[str]:
+            return facts.stems | {n.value for n in facts.numbers}
+
+        return bool((said - has(first)) & has(second)) and bool((said - has(second)) & has(first))
 
     def _subject_elsewhere(self, subject: tuple[str, ...], index: int) -> Span | None:
         """A sentence other than the cited one that has the claim's subject words."""
