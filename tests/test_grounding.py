@@ -152,3 +152,33 @@ def test_the_optional_llm_judge_can_only_take_support_away(make_app, corpus):
     assert app.query("How long are aluminium frames covered?").support.status == "supported"
     with pytest.raises(ConfigError, match="RAG_SUPPORT_JUDGE=llm needs a chat model"):
         make_app(llm="extractive", support_judge="llm").query("How long are aluminium frames covered?")
+
+
+@pytest.mark.parametrize("answer", [
+    "The battery is covered for 3 years [2]. The motor and the display of the Meridian Voyager are covered for 4 years [1].",
+    "Landing on the coast of Hispania in 218 BC, the Romans fought the Carthaginian garrisons for a decade.[2] It was hard.",
+    "- The old fortress was rebuilt in 1412.\n- It burned down in 1530 [2, 3]\n\nThe battery is not covered. [unsupported]",
+    '"The battery is covered for 3 years." [1] (Lynxes weigh less.) [3',
+    "I don't know: the documents do not say [1].",
+])
+def test_streamed_markers_are_those_of_the_finished_answer(answer):
+    checker = SupportChecker(FakeEmbedder().embed_documents)
+    expected, _ = checker.finish("How long?", answer, DOCS)
+    for size in (1, 3, 7):
+        citer = checker.citer("How long?", DOCS)
+        shown = "".join(citer.feed(answer[i:i + size]) for i in range(0, len(answer), size)) + citer.close()
+        assert shown == expected, size
+
+
+@pytest.mark.parametrize("said", ["", "[1] [2]", "1.\n2.\n- ", "电池保修三年。[1]", "ten years [1", "The battery " * 800])
+def test_bad_answers_pass_through_the_chain_and_the_stream(make_app, corpus, said):
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    app = make_app(llm=GenericFakeChatModel(messages=iter([AIMessage(content=said)] * 2)))
+    app.reindex([corpus])
+    answer = app.query("How long is the battery covered?")
+    if said:  # (the fake model cannot stream an empty message)
+        streaming = app.stream("How long is the battery covered?")
+        assert "".join(streaming) == streaming.result.answer == answer.answer
+    assert answer.support is not None and answer.support.status in {"supported", "partial", "unsupported", "abstained"}

@@ -69,6 +69,11 @@ def test_page_streams_an_answer_lists_sources_and_opens_a_passage(server: Server
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sources .source"))
     answer = browser.find_element(By.ID, "answer").text
     assert "10 years" in answer and re.search(r"\[\d\]", answer)  # cited, whichever passage supports it
+    import httpx
+
+    same = httpx.post(f"{server.url}/query", json={"question": "How long is the warranty on an aluminium frame?"},
+                      headers=server.headers(), timeout=60).json()
+    assert re.findall(r"\[\d+\]", answer) == re.findall(r"\[\d+\]", same["cited_answer"])  # one citation truth
     sources = browser.find_elements(By.CSS_SELECTOR, "#sources .source")
     first = sources[0].text
     assert first.startswith("[1] ") and "warranty.md:" in first  # file and line span

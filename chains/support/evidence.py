@@ -57,8 +57,9 @@ def answer_pieces(answer: str) -> tuple[str, list[tuple[int, int]]]:
         part = answer[last:match.start()]
         parts.append(part)
         length += len(part)
-        if _SENTENCE_END.search(part):
-            breaks.append(length)
+        end = _SENTENCE_END.search(part)
+        if end:  # right after the full stop, as the sentence splitter ends sentences
+            breaks.append(length - len(part) + end.start() + 1)
         last = match.end()
     parts.append(answer[last:])
     joined = "".join(parts)
@@ -113,6 +114,8 @@ class Span:
     order: int = 0
     #: How many passage sentences it spans (2: a sentence and the one continuing it).
     size: int = 1
+    #: For two sentences: their positions in :func:`passage_spans`'s list.
+    parts: tuple[int, ...] = ()
 
 
 @dataclass
@@ -161,7 +164,7 @@ def candidates(spans: Sequence[Span]) -> list[Span]:
     from chains.support.facts import CONTINUES
 
     out = list(spans)
-    for first, second in zip(spans, spans[1:]):
+    for at, (first, second) in enumerate(zip(spans, spans[1:])):
         if first.passage != second.passage or second.order != first.order + 1:
             continue
         lead = second.text.split(" ", 1)[0].lower().strip("\"'(“")
@@ -169,9 +172,10 @@ def candidates(spans: Sequence[Span]) -> list[Span]:
             continue
         a, b = first.citation, second.citation
         text = f"{first.text} {second.text}"
-        citation = Citation(a.passage, a.source, text, 0.0, a.start_line, b.end_line if b.end_line is not None else a.end_line, a.page)
+        citation = Citation(a.passage, a.source, text, 0.0, a.start_line, b.end_line if b.end_line is not None else a.end_line,
+                            a.page, a.headings)
         out.append(Span(first.passage, text, first.words | second.words, first.critical | second.critical,
-                        citation, first.order, 2))
+                        citation, first.order, 2, (at, at + 1)))
     return out
 
 

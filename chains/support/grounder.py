@@ -91,6 +91,7 @@ class Grounder:
             key=lambda t: (-(t[1] * (1 - 0.5 * t[2])), self.candidates[t[0]].size, t[0]),
         )[:GRADED]
         asked = self.question_words - words if short else set()
+        ranked = [r for r in ranked if self._needed(claim, self.candidates[r[0]])]
         graded: list[tuple[Grade, int]] = [
             (grade(claim, self._facts_of(i), self.question_words, asked, short, self.question_negations), i)
             for i, _, _ in ranked
@@ -112,6 +113,19 @@ class Grounder:
                 best.verdict = PARTIAL
                 best.reasons.append(f"stitched: the rest is in another sentence ({_where(elsewhere)})")
         return self._decide(text, core, best, span, short)
+
+    def _needed(self, claim: Facts, span: Span) -> bool:
+        """Two sentences are one piece of evidence only when each states something of the claim the
+        other does not (else the one that states it is judged alone: its negation, its numbers)."""
+        if span.size == 1:
+            return True
+        first, second = (self._facts_of(i) for i in span.parts)
+        said = {t.stem for t in claim.content} | {n.value for n in claim.numbers}
+
+        def has(facts: Facts) -> set[str]:
+            return facts.stems | {n.value for n in facts.numbers}
+
+        return bool((said - has(first)) & has(second)) and bool((said - has(second)) & has(first))
 
     def _subject_elsewhere(self, subject: tuple[str, ...], index: int) -> Span | None:
         """A sentence other than the cited one that has the claim's subject words."""

@@ -19,7 +19,7 @@ from chains.support.marks import sentence_marks
 #: The start of something that may still become a marker ("[", "[1", "[unsupp").
 _OPEN_MARKER = re.compile(r"[ \t]*\[(?:[\d\s,;\-–]*|\?|[a-z]{0,11})$")
 #: Text that may still turn out to be the gap between two sentences.
-_TAIL = re.compile(r"[\s\"')\]]*$")
+_TAIL = re.compile(r"(?:\n[ \t]*(?:[-*•]|\d{1,3}[.)]?)?)?[\s\"'()\[\]]*$")
 
 
 class StreamCiter:
@@ -30,7 +30,7 @@ class StreamCiter:
         self.grounder = grounder
         self.raw = ""
         self.shown = 0  # characters of the marker-free text already shown
-        self.judged = 0  # sentences already judged (and marked)
+        self.judged = 0  # where the last sentence judged (and marked) ends
         self.abstained: bool | None = None
 
     def feed(self, piece: str) -> str:
@@ -48,13 +48,14 @@ class StreamCiter:
         out = []
         if self.abstained is None and (complete or final):
             self.abstained = not plain or bool(ABSTAIN.match(plain))
-        for start, end in complete[self.judged:]:
+        for start, end in complete:
+            if end <= self.judged:
+                continue
             out.append(plain[self.shown:end])
-            self.shown = end
+            self.shown = self.judged = end
             if not self.abstained:
                 result = self.grounder.sentence(" ".join(plain[start:end].split()))
                 out.append(sentence_marks(result, flags=False))
-        self.judged = max(self.judged, len(complete))
         # Show the unfinished sentence too, but not what may still be a sentence gap.
         visible = len(plain) if final else _TAIL.search(plain).start()  # type: ignore[union-attr]
         if visible > self.shown:

@@ -96,7 +96,10 @@ def change_number(text: str, rng: random.Random) -> str | None:
 
 
 def names_in(text: str) -> list[str]:
-    return list(dict.fromkeys(_NAME.findall(text)))
+    """Capitalised words inside a sentence that are not common words ("This", "When")."""
+    from chains.text import STOPWORDS
+
+    return list(dict.fromkeys(n for n in _NAME.findall(text) if n.lower() not in STOPWORDS))
 
 
 def swap_name(text: str, pool: list[str], rng: random.Random) -> str | None:
