@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Sequence
 
 from chains.support.result import Citation
@@ -109,8 +110,15 @@ def passage_spans(documents: Sequence["Document"]) -> list[Span]:
             citation = Citation(
                 number, str(meta.get("source", "")), piece, 0.0, lines[0], lines[1], meta.get("page")
             )
-            spans.append(Span(number, piece, set(content_words(piece)), numbers(piece) | word_stems(piece), citation))
+            words, critical = _sentence_words(piece)
+            spans.append(Span(number, piece, set(words), set(critical), citation))
     return spans
+
+
+@lru_cache(maxsize=16384)
+def _sentence_words(piece: str) -> tuple[frozenset[str], frozenset[str]]:
+    """A passage sentence's words, and its numbers and names: the same passages come back for many questions."""
+    return frozenset(content_words(piece)), frozenset(numbers(piece) | word_stems(piece))
 
 
 def lexical(claim: Claim, span: Span) -> tuple[float, float]:
