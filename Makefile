@@ -35,3 +35,18 @@ test: setup browser
 
 clean:
 	rm -rf .rag-index
+
+# Tesseract reads scanned PDF pages (the OCR tests in tests/test_formats.py use it): installed with
+# apt-get when missing (as root, or through sudo when it is there). Where that fails, the OCR tests
+# are skipped and say why. (A prerequisite line of its own: `test` keeps its own recipe line.)
+.PHONY: ocr
+ocr:
+	@if command -v tesseract >/dev/null; then :; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		{ $$SUDO apt-get update -q && \
+		  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q tesseract-ocr; } || \
+		echo "tesseract-ocr could not be installed: the OCR tests will be skipped"; \
+	fi
+
+test: ocr

@@ -258,3 +258,26 @@ class ModelQueue:
 def _resolve(future: "asyncio.Future[Any]") -> None:
     if not future.done():
         future.set_result(None)
+
+
+async def finish_in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on a worker thread, awaited; it always runs to its end.
+
+    Native code (a llama.cpp decode, a torch forward pass) cannot be interrupted: when
+    the awaiting task is cancelled, this waits for ``fn`` to return before re-raising,
+    so a turn held around it is never given back while the model still runs.
+    """
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(None, fn, *args)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(future)
+            break
+        except asyncio.CancelledError:
+            if future.done():
+                raise
+            cancelled = True  # wait for the thread, then re-raise
+    if cancelled:
+        raise asyncio.CancelledError
+    return result

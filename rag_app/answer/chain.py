@@ -82,7 +82,8 @@ def build_steps(setup: AnswerSetup) -> tuple[Runnable[dict[str, Any], dict[str, 
         from chains.combine import select
         from chains.passages import merge_overlapping
 
-        documents = merge_overlapping(inputs["documents"])
+        # Best score first: the sources list, the prompt's [n] and the citations share this order.
+        documents = sorted(merge_overlapping(inputs["documents"]), key=lambda d: -float(d.metadata.get("score") or 0.0))
         gate = setup.checker.not_in_documents(documents) if setup.checker is not None else None
         if gate is None:
             try:
@@ -138,11 +139,12 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
         from chains import BackendError
         from chains.combine import generate
 
-        setup, started, pieces, usage = self.setup, time.perf_counter(), [], None
+        setup, started, pieces, usage, citer = self.setup, time.perf_counter(), [], None, None
         if inputs["gate"] is not None:
             pieces.append(inputs["gate"].cited_text)  # nothing relevant: say so without calling the LLM
             yield AddableDict(token=pieces[0])
         else:
+            citer = _citer(setup, inputs)
             try:
                 with setup.turn() if setup.turn else nullcontext():
                     started = time.perf_counter()  # time the model, not the wait for its turn
@@ -150,10 +152,15 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
                         piece, usage = _take(chunk, usage)
                         if piece:
                             pieces.append(piece)
-                            yield AddableDict(token=piece)
+                            shown = citer.feed(piece) if citer else piece
+                            if shown:
+                                yield AddableDict(token=shown)
             except BackendError as exc:
                 raise LLMError(str(exc)) from None
-        yield AddableDict(answer=_finish(setup, inputs, "".join(pieces), started, usage))
+            rest = citer.close() if citer else ""
+            if rest:
+                yield AddableDict(token=rest)
+        yield AddableDict(answer=_finish(setup, inputs, "".join(pieces), started, usage, citer))
 
     # -- async
 
@@ -189,11 +196,12 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
         from chains import BackendError
         from chains.combine import agenerate
 
-        setup, started, pieces, usage = self.setup, time.perf_counter(), [], None
+        setup, started, pieces, usage, citer = self.setup, time.perf_counter(), [], None, None
         if inputs["gate"] is not None:
             pieces.append(inputs["gate"].cited_text)
             yield AddableDict(token=pieces[0])
         else:
+            citer = _citer(setup, inputs)
             turn = setup.turn() if setup.turn else nullcontext()
             await asyncio.to_thread(turn.__enter__)  # a thread may wait for the turn; the loop must not
             try:
@@ -202,13 +210,26 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
                     piece, usage = _take(chunk, usage)
                     if piece:
                         pieces.append(piece)
-                        yield AddableDict(token=piece)
+                        shown = citer.feed(piece) if citer else piece
+                        if shown:
+                            yield AddableDict(token=shown)
             except BackendError as exc:
                 raise LLMError(str(exc)) from None
             finally:
                 turn.__exit__(None, None, None)
-        done = await asyncio.to_thread(_finish, setup, inputs, "".join(pieces), started, usage)
+            rest = citer.close() if citer else ""
+            if rest:
+                yield AddableDict(token=rest)
+        done = await asyncio.to_thread(_finish, setup, inputs, "".join(pieces), started, usage, citer)
         yield AddableDict(answer=done)
+
+
+def _citer(setup: AnswerSetup, inputs: dict[str, Any]) -> Any:
+    """The support check's markers, added to the pieces as each sentence completes (so every
+    entry point shows the check's citations, never the model's own ``[n]``)."""
+    if setup.checker is None:
+        return None
+    return setup.checker.citer(inputs["question"], inputs["documents"])
 
 
 def _last(chunks: Iterator[dict[str, Any]]) -> dict[str, Any]:
@@ -230,13 +251,14 @@ def _take(chunk: Any, usage: Any) -> tuple[str, Any]:
     return chunk.text, usage
 
 
-def _finish(setup: AnswerSetup, inputs: dict[str, Any], text: str, started: float, usage: Any) -> Answer:
+def _finish(setup: AnswerSetup, inputs: dict[str, Any], text: str, started: float, usage: Any,
+            citer: Any = None) -> Answer:
     """Support check, sources and usage: the :class:`Answer` every entry point returns."""
     generate_ms = (time.perf_counter() - started) * 1000
     question, documents, support = inputs["question"], inputs["documents"], inputs["gate"]
     text = text.strip()
     if support is None and setup.checker is not None:
-        text, support = setup.checker.finish(question, text, documents)
+        text, support = setup.checker.finish(question, text, documents, citer.grounder if citer else None)
     answer = Answer(
         question=question,
         answer=text,
