@@ -16,9 +16,10 @@ from typing import Any
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]*[A-Z0-9])|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[.,'][A-Za-z0-9]+)*")
 #: Chunk kinds whose text is one record per line (the readers render "field: value; ...").
-RECORD_KINDS = frozenset({"csv", "json", "jsonl"})
-#: Chunk kinds in which every line is a block of its own (records, and HTML's text blocks).
-LINE_KINDS = RECORD_KINDS | {"html"}
+RECORD_KINDS = frozenset({"csv", "json", "jsonl", "xlsx"})
+#: Chunk kinds in which every line is a block of its own (records, HTML's text blocks, and the
+#: paragraphs, table rows and slide lines the Office/EPUB readers put one to a line).
+LINE_KINDS = RECORD_KINDS | {"html", "docx", "odt", "pptx", "epub"}
 #: A line that is a unit of its own: a markdown heading or a table row.
 _OWN_LINE = re.compile(r"[ \t]*(?:#{1,6}[ \t]+\S.*|\|.*\|[ \t]*)$")
 #: A line that only underlines (or overlines) a title, or a rule: a border, never text.

@@ -387,14 +387,10 @@ class RagApp:
         return RetrievalQA(core=self.chain(llm, k=k, **kwargs))
 
     def close(self) -> None:
-        if self._searcher is not None:
-            self._searcher.close()
-            self._searcher = None
-        if self._records is not None:
-            self._records.close()
-            self._records = None
-        self._index = None
-        self._client = None
+        for part in (self._searcher, self._records):  # the readers' connections, then the writer's
+            if part is not None:
+                part.close()
+        self._searcher, self._records, self._index, self._client = None, None, None, None
 
     def __enter__(self) -> "RagApp":
         return self

@@ -1,10 +1,11 @@
 """A first reindex streams: its memory is bounded by one group of files, not by the corpus.
 
-A child process (fresh interpreter, its own peak RSS) indexes a generated corpus with
-``fake:384`` embeddings. Its RSS high-water mark is read after a warm-up (every module
-imported, the collection created) and after the reindex; the growth must stay under a cap
-that holding the corpus (its chunks and vectors, ~15 KB per chunk) would exceed several times.
-The same run with one group for the whole corpus shows the cap can fail.
+A child process (fresh interpreter) indexes a generated corpus with ``fake:384`` embeddings
+after a warm-up (every module imported, the collection created). Two measures: its RSS
+high-water mark must grow by less than a cap (what holding the corpus used to cost: ~15 KB per
+chunk, 90 MB here), and the peak of the Python heap during the reindex (tracemalloc: our
+pipeline's objects, not Chroma's or SQLite's native memory) must stay a fraction of what the
+same run with one group for the whole corpus reaches, which shows the measure can fail.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from helpers import sealed_environ
 pytestmark = pytest.mark.slow
 
 CHUNKS = 6000
-CAP_MB = 40
+CAP_MB = 90  # holding the corpus as before: ~15 KB per chunk x 6,000
 
 CHILD = """
 import json, resource, sys
@@ -33,10 +34,14 @@ corpus, warm, index, group = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], 
 app = RagApp(Settings(), persist_dir=index, embeddings="fake:384", chunk_size=40, chunk_overlap=0, ledger=False)
 app.reindex([warm])
 app.vector_index().group_chunks = group
+import tracemalloc
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+tracemalloc.start()
 report = app.reindex([corpus])
+heap = tracemalloc.get_traced_memory()[1] / 2**20
+tracemalloc.stop()
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"chunks": report.chunks, "growth_mb": after - before}))
+print(json.dumps({"chunks": report.chunks, "growth_mb": after - before, "heap_mb": heap}))
 """
 
 
@@ -68,4 +73,5 @@ def test_a_first_reindex_grows_memory_by_one_group_not_by_the_corpus(tmp_path: P
     assert streamed["chunks"] >= CHUNKS
     whole = _run(tmp_path, corpus, warm, 10**9, "whole")  # the corpus as one group: what streaming avoids
     assert whole["chunks"] == streamed["chunks"]
-    assert streamed["growth_mb"] < CAP_MB < whole["growth_mb"], (streamed, whole)
+    assert streamed["growth_mb"] < CAP_MB, (streamed, whole)
+    assert streamed["heap_mb"] * 3 < whole["heap_mb"], (streamed, whole)

@@ -38,9 +38,12 @@ FACTS = [
     ("When do the cargo frames arrive?", "delivery.eml", "delivery.eml:", "arrive on Thursday at dock 7"),
     ("What is the secret espresso blend called?", "menu.txt", "menu.txt:1", "crème: the secret espresso blend is called Ferdinandezé. All mañanas begin with déjà vu"),
     ("Where do greetings from Munich come from?", "gruss.txt", "gruss.txt:1", "Grüße aus München"),
-    ("Which dealer in Köln sells the cargo bike?", "dealers.csv", "dealers.csv:2-3", "Händler: Fahrräder Köhler"),
+    ("Which Händler in Köln sells the Cargo model?", "dealers.csv", "dealers.csv:2-3", "Händler: Fahrräder Köhler"),
     ("What colour is the tandem?", "colours.tsv", "colours.tsv:2-3", "model: Tandem Duo; colour: smaragdgrün"),
     ("Where is the spare key kept?", "scan.pdf", "scan.pdf p.1", "locker 42"),
+    ("What does the kiosk at Plaça de Catalunya sell?", "kiosk.txt", "kiosk.txt:1", "sells the Niño trailer"),
+    ("When does the Tromsø shop open?", "bom.md", "bom.md:1-3", "The Tromsø shop opens at ten"),
+    ("What is the shop with code MSK-77 called?", "moscow.txt", "moscow.txt:1", "называется Велосипед-Центр"),
 ]
 
 
@@ -67,6 +70,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (docs / "menu.txt").write_bytes(LATIN1.encode("latin-1"))
     (docs / "gruss.txt").write_bytes("Herzliche Grüße aus München vom Radverleih.\n".encode("utf-16-le"))
     (docs / "dealers.csv").write_bytes("Stadt;Händler;Modell\nBerlin;Rad & Tat;City\nKöln;Fahrräder Köhler;Cargo\n".encode("cp1252"))
+    (docs / "kiosk.txt").write_bytes("The kiosk at Plaça de Catalunya sells the Niño trailer.\n".encode("utf-32-be"))
+    (docs / "bom.md").write_bytes("# Opening\n\nThe Tromsø shop opens at ten.\n".encode("utf-16"))  # with its BOM
+    (docs / "moscow.txt").write_bytes("Магазин в Москве (shop code MSK-77) называется Велосипед-Центр.\n".encode("cp1251"))
     (docs / "colours.tsv").write_text("model\tcolour\nAero C\tsignal red\nTandem Duo\tsmaragdgrün\n", encoding="utf-8")
     (root / "work").mkdir()
     (root / "work" / ".env").write_text(f"RAG_PERSIST_DIR={root / 'index'}\nRAG_LLM=extractive\n")
@@ -83,7 +89,7 @@ def indexed(folder: Path) -> dict:
 def test_every_format_is_indexed_and_the_counts_are_true(indexed: dict):
     expected_skips = [] if HAS_TESSERACT else ["scan.pdf"]
     assert sorted(Path(s["source"]).name for s in indexed["skipped"]) == expected_skips
-    assert indexed["files"] == 12 and indexed["files_indexed"] == 12 - len(expected_skips)
+    assert indexed["files"] == 15 and indexed["files_indexed"] == 15 - len(expected_skips)
     assert indexed["warnings"] == []
 
 
@@ -119,10 +125,10 @@ def test_support_citations_point_at_the_paragraph_row_and_slide(answers: dict[st
             for sentence in support["sentences"] if sentence["supported"] for c in sentence["citations"]
         ]
 
-    # "The inspection fee ..." is the 4th paragraph of report.docx (its heading, ¶3, may lead into it)
-    assert any(a <= 4 <= b for a, b, _ in cited(FACTS[0][0]) if a is not None), cited(FACTS[0][0])
-    assert any(a <= 3 <= b for a, b, _ in cited(FACTS[2][0]) if a is not None), cited(FACTS[2][0])  # row 3
+    assert (4, 4, None) in cited(FACTS[0][0])  # "The inspection fee ..." is the 4th paragraph of report.docx
+    assert (3, 3, None) in cited(FACTS[2][0])  # Brake pads: row 3 of the sheet, alone
     assert (None, None, 2) in cited(FACTS[1][0])  # slide 2
+    assert "Chain KMC" not in answers[FACTS[2][0]]["answer"]  # one spreadsheet row is one unit
 
 
 def test_the_cold_query_loads_no_office_reader(folder: Path, indexed: dict):
