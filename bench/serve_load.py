@@ -37,6 +37,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` (all its threads) so far; ``None`` off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def call(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
     conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
@@ -162,8 +171,15 @@ def main() -> None:
                 if server.poll() is not None:
                     print(f"{model}: not run, the server exited with {server.returncode}")
                     continue
+                cpu_before = cpu_seconds(server.pid)
                 run = run_load(port, model, qs, args.clients, args.duration, args.reindex_at, corpus, args.timeout)
                 print(summary(model, run, args.duration))
+                cpu_after = cpu_seconds(server.pid)
+                if cpu_before is not None and cpu_after is not None and run["results"]:
+                    # Throughput on a shared machine depends on the share of the cores it gets;
+                    # CPU time per request does not: it is what the server spends on one answer.
+                    print(f"  server CPU: {(cpu_after - cpu_before) * 1000 / len(run['results']):.1f} ms per request "
+                          f"({cpu_after - cpu_before:.1f} s over the run)")
                 if server.poll() is not None:
                     print(f"  the server exited with {server.returncode} during this run; its log ends:\n"
                           + (base / "serve.log").read_text(errors="replace")[-800:])

@@ -82,6 +82,12 @@ _ABBREVIATION = re.compile(
 def terms(text: str) -> list[str]:
     """Snowball-stemmed content words ('frames' → 'frame'); ``e-bikes`` also gives ``ebik``,
     ``range_km`` gives ``range`` and ``km``; numbers kept (``3,000`` → ``3000``)."""
+    return list(_terms(text))
+
+
+@lru_cache(maxsize=16384)
+def _terms(text: str) -> tuple[str, ...]:
+    # The same passage sentences come back for many questions: their terms are worked out once.
     words: list[str] = []
     for match in _TERM.finditer(text.replace("_", " ")):
         word = match.group(0).lower().rstrip(".")
@@ -100,7 +106,7 @@ def terms(text: str) -> list[str]:
             words.append(word)
         elif word not in STOPWORDS and len(word) > 1:
             words.append(word)
-    return _snowball().stemWords(words) if words else []
+    return tuple(_snowball().stemWords(words)) if words else ()
 
 
 def _plain(text: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Sequence
 
 from chains.support.result import Citation
@@ -152,9 +153,16 @@ def passage_spans(documents: Sequence["Document"]) -> list[Span]:
                 number, str(meta.get("source", "")), piece, 0.0, lines[0], lines[1], meta.get("page"),
                 str(meta.get("headings", "") or ""),
             )
-            spans.append(Span(number, piece, set(content_words(piece)), numbers(piece) | word_stems(piece), citation, order))
+            words, critical = _sentence_words(piece)
+            spans.append(Span(number, piece, set(words), set(critical), citation, order))
             order += 1
     return spans
+
+
+@lru_cache(maxsize=16384)
+def _sentence_words(piece: str) -> tuple[frozenset[str], frozenset[str]]:
+    """A passage sentence's words, and its numbers and names: the same passages come back for many questions."""
+    return frozenset(content_words(piece)), frozenset(numbers(piece) | word_stems(piece))
 
 
 def candidates(spans: Sequence[Span]) -> list[Span]:
