@@ -1,65 +1,279 @@
-"""``extractive``: no generation; the answer is the best-matching sentences, cited."""
+"""``extractive``: no generation; the answer is the passage sentence (or record) that answers.
+
+Candidates are the units of :func:`chains.text.sentence_spans` (the support check's own
+segmentation, so a quote is cited at exactly the line it came from). Each is scored by
+
+- stemmed word overlap with the question (Snowball; rarer words weigh more), the words of the
+  heading above it counting half (headings and titles are context, never answers);
+- the loaded embedding model's similarity (question vs sentence) for the best few, when the app
+  passes its ``embed`` function; vectors are cached per sentence text;
+- the question's form (:mod:`chains.cues`): "how long" wants a duration, "when" a date, ...;
+- the rank of its passage (retrieval is good: the first passage usually holds the answer).
+
+The answer is the best unit, plus a second one when it holds what the first lacks (the number a
+"how often" question wants); never more than :data:`MAX_WORDS` words. Records (CSV rows, JSON
+objects, table rows) answer one at a time as ``field: value`` text; a "which ...s" question lists
+the matching records, one per line.
+"""
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from typing import TYPE_CHECKING, Sequence
+import re
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from chains.backend import AnswerBackend
+from chains.cues import Form, cue_score, question_form
 from chains.prompt import NOT_FOUND
+from chains.records import WHOLE_RECORD_WORDS, parse_record, render, table_row, truthy
 from chains.registry import BackendOptions, register_llm
-from chains.text import content_words, sentences
+from chains.text import RECORD_KINDS, sentence_spans, terms
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
+EmbedFn = Callable[[list[str]], list[list[float]]]
+
+#: Aim for answers this short; a single unit longer than this is cut to its best window.
+TARGET_WORDS = 60
+#: Two units are quoted together only when they hold at most this many words.
+PAIR_WORDS = 70
+#: No answer is longer than this.
+MAX_WORDS = 80
+#: Records listed for a "which ...?" question.
+MAX_RECORDS = 8
+_REFERS_BACK = re.compile(r"(?:he|she|it|they|this|these|those|its|his|her|their|there|such|the latter|the former)\b", re.I)
+_END = re.compile(r"[.!?:;)\]\"'”’]$")
+
+
+@dataclass
+class Unit:
+    passage: int
+    position: int  # index among its passage's units
+    text: str
+    terms: list[str]
+    context: set[str] = field(default_factory=set)
+    heading: bool = False
+    fields: list[tuple[str, str]] | None = None
+    source: str = ""
+
+
+def units(documents: Sequence["Document"]) -> list[Unit]:
+    """Every unit of the passages, headings marked and carried as context of what follows."""
+    out: list[Unit] = []
+    for number, doc in enumerate(documents, 1):
+        text, meta = doc.page_content, doc.metadata
+        kind = str(meta.get("kind") or "")
+        base = set(terms(str(meta.get("headings") or "")))
+        if kind in RECORD_KINDS:  # a record's type is its file's name: service_centres.csv holds service centres
+            base |= set(terms(re.split(r"[\\/]", str(meta.get("source", "")))[-1].rsplit(".", 1)[0]))
+        context, header = set(base), None
+        for position, (start, end) in enumerate(sentence_spans(text, kind)):
+            piece = " ".join(text[start:end].split())
+            cells = table_row(piece)
+            fields = parse_record(piece) if kind in RECORD_KINDS else None
+            if cells is not None:
+                if header is None or len(cells) != len(header):
+                    header = cells
+                    context = base | set(terms(piece))
+                    continue
+                fields = list(zip(header, cells))
+            unit = Unit(number, position, piece, terms(piece), set(context), source=str(meta.get("source", "")))
+            unit.fields = fields
+            whole_line = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
+            unit.heading = fields is None and (
+                piece.startswith("#") or piece.endswith("?")
+                or (whole_line and not _END.search(piece) and len(piece.split()) <= 12)
+            )
+            if unit.heading:
+                context = base | set(unit.terms)
+            elif out and out[-1].passage == number and _REFERS_BACK.match(piece):
+                unit.context |= set(out[-1].terms)  # "He ..." is about who the sentence before names
+            out.append(unit)
+    return out
+
 
 class ExtractiveBackend(AnswerBackend):
-    """Scores every sentence of the retrieved passages against the question."""
+    """Quotes the passage sentence (or record) that answers the question."""
 
     name = "extractive"
     generative = False
+    #: Score weights (tuned with bench/answer_quality.py): question-form cue, embedding
+    #: similarity, and the penalty per passage rank below the first.
+    cue_weight = 0.4
+    #: 0 by default: on the shared sets MiniLM similarity did not improve the choice (see README).
+    embed_weight = 0.0
+    rank_penalty = 0.15
+    #: A second unit is added when it scores at least this share of the best (or is its neighbour).
+    close_ratio = 0.55
 
-    def __init__(self, max_sentences: int = 2) -> None:
-        self.max_sentences = max_sentences
+    def __init__(self, max_sentences: int = 2, embed: EmbedFn | None = None, shortlist: int = 4,
+                 embed_weight: float | None = None) -> None:
+        self.max_sentences = max(1, max_sentences)
+        self.embed = embed
+        if embed_weight is not None:
+            self.embed_weight = embed_weight
+        #: How many of the lexically best units the embedding model re-scores.
+        self.shortlist = shortlist
+        self._vectors: OrderedDict[str, list[float]] = OrderedDict()
 
-    def ranked_sentences(
-        self, question: str, documents: Sequence["Document"]
-    ) -> list[tuple[float, int, int, str]]:
-        """``(score, passage_number, order, sentence)``, best first."""
-        query = set(content_words(question))
-        candidates: list[tuple[int, int, str, list[str]]] = []
-        for number, doc in enumerate(documents, 1):
-            for sentence in sentences(doc.page_content):
-                if sentence.startswith("#") or sentence.endswith("?") or len(sentence.split()) < 4:
-                    continue  # headings, questions and fragments are context, not answers
-                candidates.append((number, len(candidates), sentence, content_words(sentence)))
-        if not candidates or not query:
+    # -- scoring
+
+    def ranked(self, question: str, documents: Sequence["Document"]) -> list[tuple[float, Unit]]:
+        """``(score, unit)`` for every answerable unit, best first."""
+        question = " ".join(question.split()[:200])
+        wanted = list(dict.fromkeys(terms(question)))
+        candidates = [u for u in units(documents) if not u.heading and (u.fields or len(u.terms) >= 2)]
+        if not candidates or not wanted:
             return []
-        df = Counter(w for *_, words in candidates for w in set(words))
+        form = question_form(question)
+        df = Counter(t for u in candidates for t in set(u.terms) | u.context)
         n = len(candidates)
-        ranked = []
-        for number, order, sentence, words in candidates:
-            hits = query.intersection(words)
-            if not hits:
-                continue
-            weight = sum(math.log(1 + n / df[w]) for w in hits)
-            score = weight / math.sqrt(1 + len(set(words))) / (1 + 0.15 * (number - 1))
-            ranked.append((score, number, order, sentence))
-        ranked.sort(key=lambda r: (-r[0], r[2]))
-        return ranked
+        idf = {t: math.log(1 + n / df[t]) for t in wanted if df[t]}
+        total = sum(idf.values())
+        if not total:
+            return []
+        scored = []
+        for unit in candidates:
+            own = set(unit.terms)
+            lexical = sum(w for t, w in idf.items() if t in own)
+            lexical += 0.5 * sum(w for t, w in idf.items() if t not in own and t in unit.context)
+            length = len(unit.text.split())
+            lexical = lexical / total / (1 + 0.15 * max(0.0, length / 30 - 1))
+            score = lexical + self.cue_weight * cue_score(form, unit.text, question) - self.rank_penalty * (unit.passage - 1)
+            scored.append([score, unit, lexical])
+        scored.sort(key=lambda s: -s[0])
+        if self.embed is not None and self.embed_weight:
+            self._rescore(question, scored[: self.shortlist])
+            scored.sort(key=lambda s: -s[0])
+        return [(s, u) for s, u, lexical in scored if lexical > 0]
+
+    def _rescore(self, question: str, shortlist: list[list]) -> None:
+        missing = list(dict.fromkeys(u.text for _, u, _ in shortlist if u.text not in self._vectors))
+        try:
+            vectors = self.embed([question, *missing])  # type: ignore[misc]
+        except Exception:  # noqa: BLE001 - words alone still answer
+            return
+        query = vectors[0]
+        self._vectors.update(zip(missing, vectors[1:]))
+        for row in shortlist:
+            self._vectors.move_to_end(row[1].text)
+            row[0] += self.embed_weight * max(0.0, _cosine(query, self._vectors[row[1].text]))
+        while len(self._vectors) > 4096:
+            self._vectors.popitem(last=False)
+
+    # -- answering
 
     def answer(self, question: str, documents: Sequence["Document"]) -> str:
-        ranked = self.ranked_sentences(question, documents)
+        ranked = self.ranked(question, documents)
         if not ranked:
             return NOT_FOUND
-        best = ranked[0][0]
-        chosen = [r for r in ranked[: self.max_sentences] if r[0] >= 0.6 * best]
-        chosen.sort(key=lambda r: r[2])
-        return " ".join(f"{sentence} [{number}]" for _, number, _, sentence in chosen)
+        form = question_form(question)
+        best_score, best = ranked[0]
+        if form.listing and best.fields is None:  # "which ...s?": records of that type answer, when there are any
+            record = next(((s, u) for s, u in ranked if u.fields is not None), None)
+            if record is not None and record[0] >= 0.5 * best_score:
+                best_score, best = record
+        if best.fields is not None:
+            listed = self._listing(question, form, ranked) if form.listing else None
+            if listed:
+                return listed
+            return f"{_record_text(best, question, form)} [{best.passage}]"
+        chosen = [best]
+        text = _window(best.text, question)
+        if self.max_sentences > 1:
+            extra = self._second(question, form, best, best_score, ranked)
+            if extra is not None and len(text.split()) + len(extra.text.split()) <= PAIR_WORDS:
+                chosen.append(extra)
+        chosen.sort(key=lambda u: (u.passage, u.position))
+        parts = [text if u is best else u.text for u in chosen]
+        return " ".join(f"{p} [{u.passage}]" for p, u in zip(parts, chosen))
+
+    def _second(self, question: str, form: Form, best: Unit, best_score: float,
+                ranked: list[tuple[float, Unit]]) -> Unit | None:
+        """A second unit when the choice is close (it scores near ``best``) or it is ``best``'s neighbour
+        (the sentence that completes it); only ever prose. When ``best`` already holds the kind of
+        thing the question asks for (a duration for "how long"), only its neighbour."""
+        answered = bool(form.wants) and cue_score(form, best.text, question) >= 1.0
+        for score, unit in ranked[1:4]:
+            near = unit.passage == best.passage and abs(unit.position - best.position) == 1
+            close = best_score > 0 and score >= (0.85 if answered else self.close_ratio) * best_score
+            if unit.fields is None and (near or close) and unit.text != best.text:
+                return unit
+        return None
+
+    def _listing(self, question: str, form: Form, ranked: list[tuple[float, Unit]]) -> str | None:
+        """Every record of the best record's file that fits a "which ...s" question, one per line.
+
+        A question word naming a field ("repair" → ``ebike_repairs``) keeps the records whose value
+        says yes; one found among the values ("aluminium") keeps the records holding it. Words every
+        record has ("bike" in every ``type``) decide nothing."""
+        wanted = set(terms(question))
+        source = next(u.source for _, u in ranked if u.fields is not None)
+        records = list({u.text: u for _, u in ranked if u.fields is not None and u.source == source}.values())
+        names = [{i: set(terms(n)) for i, (n, _) in enumerate(u.fields or [])} for u in records]
+        values = [{i: set(terms(v)) for i, (_, v) in enumerate(u.fields or [])} for u in records]
+        everywhere = set.intersection(*(set().union(*v.values()) for v in values)) if len(values) > 1 else set()
+        asked = wanted - everywhere
+        by_value = {t for t in asked if any(t in ws for v in values for ws in v.values())}
+        by_name = {t for t in asked - by_value if any(t in ws for n in names for i, ws in n.items() if i)}
+        if not by_value and not by_name:
+            return None
+        lines = []
+        for unit, name_terms, value_terms in zip(records, names, values):
+            fields = unit.fields or []
+            flags = [i for i, ws in name_terms.items() if i and ws & by_name]
+            held = set().union(*value_terms.values())
+            if not by_value <= held or not all(truthy(fields[i][1]) for i in flags):
+                continue
+            shown = flags + [i for i, ws in value_terms.items() if i and ws & by_value]
+            lines.append(f"- {render(fields, [0, *shown])} [{unit.passage}]")
+        return "\n".join(lines[:MAX_RECORDS]) or None
+
+    def stream(self, question: str, documents: Sequence["Document"]):
+        yield self.answer(question, documents)
 
 
-@register_llm("extractive", description="Quotes the best-matching sentences; no model, no network.")
+def _record_text(unit: Unit, question: str, form: Form) -> str:
+    """The record as ``field: value`` text: its name and the fields asked for, else all of it (cut to size)."""
+    fields = unit.fields or []
+    wanted = set(terms(question))
+    keep = [
+        i for i, (name, value) in enumerate(fields)
+        if i and (wanted & set(terms(name)) or cue_score(form, f"{name}: {value}", question) >= 1.0)
+    ]
+    if keep:
+        return render(fields, [0, *keep[:7]])
+    whole = render(fields)
+    return whole if len(whole.split()) <= WHOLE_RECORD_WORDS else _window(render(fields[:12]), question)
+
+
+def _window(text: str, question: str, size: int = 50) -> str:
+    """``text`` when short enough, else its ``size``-word window with most question words."""
+    words = text.split()
+    if len(words) <= TARGET_WORDS:
+        return text
+    wanted = set(terms(question))
+    hits = [1 if set(terms(w)) & wanted else 0 for w in words]
+    best, start, running = -1, 0, sum(hits[:size])
+    for i in range(0, len(words) - size + 1):
+        if i:
+            running += hits[i + size - 1] - hits[i - 1]
+        if running > best:
+            best, start = running, i
+    return " ".join(words[start : start + size])
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+@register_llm("extractive", description="Quotes the sentence or record that answers; no model, no network.")
 def _extractive(options: BackendOptions) -> AnswerBackend:
-    return ExtractiveBackend(max_sentences=int(options.extra.get("max_sentences", 2)))
+    weight = options.extra.get("embed_weight")
+    return ExtractiveBackend(max_sentences=int(options.extra.get("max_sentences", 2)), embed=options.extra.get("embed"),
+                             embed_weight=None if weight is None else float(weight))

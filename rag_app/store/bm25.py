@@ -6,6 +6,7 @@ import re
 from typing import Any, Sequence
 
 _TERM = re.compile(r"[^\W_]+")
+_HYPHENATED = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 
 
 def query_terms(text: str) -> list[str]:
@@ -31,7 +32,9 @@ def terms(text: str) -> list[str]:
         import Stemmer
 
         _stemmer = Stemmer.Stemmer("english")
-    words = [w for w in _TERM.findall(text.lower()) if w not in STOPWORDS]
+    lowered = text.lower()
+    words = [w for w in _TERM.findall(lowered) if w not in STOPWORDS]
+    words += [w.replace("-", "") for w in _HYPHENATED.findall(lowered)]  # "e-bikes" also matches "ebike"
     return _stemmer.stemWords(words) if words else []
 
 
