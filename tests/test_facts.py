@@ -49,6 +49,8 @@ def test_replacements_are_of_the_same_kind_from_the_corpus_and_new_to_the_file()
     assert pool.replacement("412 metres", FILES["harbour.txt"], rng) == "235 metres"
     name = pool.replacement("Edwin Marsh", FILES["harbour.txt"], rng)
     assert name in {"Agnes Pollard", "Otto Brenner"}
+    # a capitalised plain word is no name: "Iteration" is also written "iteration"
+    assert ValuePool(["We like Iteration and Usenet. Then the iteration ends."]).names == ["Usenet"]
     # nothing of the kind elsewhere: the number is shifted, never left as it was
     assert ValuePool(["only 5 here"]).replacement("12 boats", "12 boats", rng) == "43 boats"
 

@@ -151,13 +151,16 @@ class ValuePool:
         dates: set[str] = set()
         numbers: set[str] = set()
         names: set[str] = set()
+        lower: set[str] = set()  # words also written in lower case are plain words ("Iteration"), not names
         for text in texts:
+            lower.update(re.findall(r"\b[a-z][a-z'’-]+\b", text))
             dates.update(" ".join(m.group(0).split()) for m in DATE.finditer(text))
             numbers.update(m.group(0) for m in NUMBER.finditer(text))
             for m in NAME.finditer(text):
                 before = text[:m.start()].rstrip()
                 if before and before[-1] not in ".!?:\n\"'":
                     names.add(" ".join(m.group(0).split()))
+        names = {n for n in names if " " in n or n.lower() not in lower}
         names.update(n for n in extra_names if n and kind(n) == "name")
         self.dates, self.numbers, self.names = sorted(dates), sorted(numbers), sorted(names)
 

@@ -197,8 +197,8 @@ def _train(split: Split, output: Path, settings: Settings, minutes: float, lora:
     try:
         return train_knowledge(split.train, output, settings, minutes=minutes, lora=lora, base=base, kinds=kinds,
                                passages=[text for _, text in split.passages], seed=seed, log=log).to_dict()
-    except FinetuneInterrupted as exc:
-        raise _Interrupted(str(exc)) from None
+    except FinetuneInterrupted as exc:  # advise has no --resume: drop finetune's hint
+        raise _Interrupted(str(exc).split(": run the same command")[0]) from None
 
 
 def _card_training(model_dir: Path) -> dict[str, Any]:
