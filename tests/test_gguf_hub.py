@@ -70,16 +70,18 @@ def resolve(spec: str, home: Path, **env: str) -> subprocess.CompletedProcess[st
 
 
 def test_a_hub_spec_is_downloaded_once_with_a_progress_bar_then_read_from_the_cache(hub, tmp_path: Path):
-    first = resolve(f"{REPO}/{FILE}", tmp_path, HF_ENDPOINT=hub)
+    first = resolve(f"{REPO}/{FILE}", tmp_path, HF_ENDPOINT=hub, TQDM_POSITION="-1")  # a bar off a terminal too
     assert first.returncode == 0, first.stdout + first.stderr
     path = Path(first.stdout.strip().splitlines()[-1])
     assert path.read_bytes() == BODY and str(path).startswith(str(tmp_path))
     assert ("GET", f"/{REPO}/resolve/main/{FILE}") in Hub.requests
     gets = sum(1 for method, _ in Hub.requests if method == "GET")
-    # offline, the second time: straight from the cache, no request at all
+    assert "100%" in first.stderr  # huggingface_hub's progress bar
+    # the second time (online or offline): straight from the cache, no request at all
     before = len(Hub.requests)
-    again = resolve(f"{REPO}/{FILE}", tmp_path, HF_ENDPOINT=hub, HF_HUB_OFFLINE="1")
-    assert again.returncode == 0 and Path(again.stdout.strip()) == path
+    for env in ({}, {"HF_HUB_OFFLINE": "1"}):
+        again = resolve(f"{REPO}/{FILE}", tmp_path, HF_ENDPOINT=hub, **env)
+        assert again.returncode == 0 and Path(again.stdout.strip()) == path
     assert len(Hub.requests) == before and gets == 1
 
 

@@ -35,13 +35,24 @@ def resolve_model(spec: str) -> Path:
     owner, name, *rest = spec.split("/")
     repo, filename = f"{owner}/{name}", "/".join(rest)
     try:
-        from huggingface_hub import constants, hf_hub_download
+        from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
         from huggingface_hub.errors import (
             EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
         )
     except ImportError:
         raise MissingDependency(f"Downloading {spec} needs huggingface_hub: pip install huggingface_hub") from None
+    try:  # downloaded before: no network at all
+        return Path(hf_hub_download(repo_id=repo, filename=filename, local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    if constants.HF_HUB_OFFLINE:
+        raise BackendError(
+            f"{spec} is not in the Hugging Face cache and HF_HUB_OFFLINE is set: "
+            "download it once online, or set RAG_LOCAL_MODEL to a .gguf file"
+        )
     try:
+        # one quick look first (huggingface_hub's own download retries a dead network for ~30 s)
+        get_hf_file_metadata(hf_hub_url(repo, filename), retry_on_errors=False)
         return Path(hf_hub_download(repo_id=repo, filename=filename))
     except GatedRepoError:
         raise BackendError(f"{repo} is gated on the Hugging Face Hub: accept its terms there and set HF_TOKEN") from None
@@ -49,19 +60,12 @@ def resolve_model(spec: str) -> Path:
         raise BackendError(
             f"No model repository {repo} on {constants.ENDPOINT} (check the name; a private one needs HF_TOKEN)"
         ) from None
-    except LocalEntryNotFoundError:
-        if constants.HF_HUB_OFFLINE:
-            raise BackendError(
-                f"{spec} is not in the Hugging Face cache and HF_HUB_OFFLINE is set: "
-                "download it once online, or set RAG_LOCAL_MODEL to a .gguf file"
-            ) from None
-        raise BackendError(
-            f"Cannot download {spec}: {constants.ENDPOINT} is unreachable and the file is not cached "
-            "(connect once, or set RAG_LOCAL_MODEL to a .gguf file)"
-        ) from None
     except EntryNotFoundError:
         raise BackendError(f"{repo} has no file {filename} (see the repository's file list for the .gguf names)") from None
     except HfHubHTTPError as exc:
         raise BackendError(f"Cannot download {spec}: {' '.join(str(exc).split())[:200]}") from None
-    except OSError as exc:
-        raise BackendError(f"Cannot download {spec}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - connection refused, DNS, TLS, timeouts: all "unreachable"
+        raise BackendError(
+            f"Cannot download {spec}: {constants.ENDPOINT} is unreachable ({type(exc).__name__}) and the file "
+            "is not cached (connect once, or set RAG_LOCAL_MODEL to a .gguf file)"
+        ) from None
