@@ -75,14 +75,19 @@ def terms(text: str) -> list[str]:
     """Snowball-stemmed content words ('frames' → 'frame'); ``e-bikes`` also gives ``ebik``,
     ``range_km`` gives ``range`` and ``km``; numbers kept (``3,000`` → ``3000``)."""
     words: list[str] = []
-    for match in _TERM.finditer(text.replace("_", " ")):
-        word = match.group(0).lower().rstrip(".")
+    for word in _TERM.findall(text.replace("_", " ").lower()):
+        if word[-1] == ".":
+            word = word.rstrip(".")
+        if word.isalnum():  # the common case, quickly
+            if word.isdigit() or (len(word) > 1 and word not in STOPWORDS):
+                words.append(word)
+            continue
         if "," in word:
             if word.replace(",", "").replace(".", "").isdigit():
-                word = word.replace(",", "")
+                words.append(word.replace(",", ""))
             else:
                 words.extend(_plain(word.replace(",", " ")))  # "frames,and": a missing space
-                continue
+            continue
         if "-" in word:
             parts = word.split("-")
             words.extend(p for p in parts if p and p not in STOPWORDS)

@@ -167,6 +167,9 @@ class ExtractiveBackend(AnswerBackend):
     # -- answering
 
     def answer(self, question: str, documents: Sequence["Document"]) -> str:
+        return _cap(self._answer(question, documents))
+
+    def _answer(self, question: str, documents: Sequence["Document"]) -> str:
         ranked = self.ranked(question, documents)
         if not ranked:
             return NOT_FOUND
@@ -250,19 +253,37 @@ def _record_text(unit: Unit, question: str, form: Form) -> str:
     return whole if len(whole.split()) <= WHOLE_RECORD_WORDS else _window(render(fields[:12]), question)
 
 
+def _cap(answer: str) -> str:
+    """At most :data:`MAX_WORDS` words (markers not counted), whole lines first."""
+    out, used = [], 0
+    for line in answer.splitlines():
+        size = len(re.sub(r"\[\d+\]", "", line).split())
+        if used + size > MAX_WORDS:
+            if not out:
+                out.append(" ".join(line.split()[:MAX_WORDS]))
+            break
+        out.append(line)
+        used += size
+    return "\n".join(out)
+
+
 def _window(text: str, question: str, size: int = 50) -> str:
     """``text`` when short enough, else its ``size``-word window with most question words."""
     words = text.split()
     if len(words) <= TARGET_WORDS:
         return text
     wanted = set(terms(question))
-    hits = [1 if set(terms(w)) & wanted else 0 for w in words]
+    seen: dict[str, int] = {}
+    hits = [seen[w] if w in seen else seen.setdefault(w, 1 if set(terms(w)) & wanted else 0) for w in words]
     best, start, running = -1, 0, sum(hits[:size])
     for i in range(0, len(words) - size + 1):
         if i:
             running += hits[i + size - 1] - hits[i - 1]
         if running > best:
             best, start = running, i
+    found = [i for i in range(start, min(start + size, len(words))) if hits[i]]
+    if found:  # the words around what matched, not the window's edge: the answer follows them
+        start = max(0, min((found[0] + found[-1]) // 2 - size // 2, len(words) - size))
     return " ".join(words[start : start + size])
 
 
