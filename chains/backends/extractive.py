@@ -58,6 +58,8 @@ class Unit:
     heading: bool = False
     fields: list[tuple[str, str]] | None = None
     source: str = ""
+    #: What a record is a record of: its file's name ("service_centres.csv" → service, centre).
+    kind_terms: set[str] = field(default_factory=set)
 
 
 def units(documents: Sequence["Document"]) -> list[Unit]:
@@ -67,8 +69,9 @@ def units(documents: Sequence["Document"]) -> list[Unit]:
         text, meta = doc.page_content, doc.metadata
         kind = str(meta.get("kind") or "")
         base = set(terms(str(meta.get("headings") or "")))
+        kind_terms = set(terms(re.split(r"[\\/]", str(meta.get("source", "")))[-1].rsplit(".", 1)[0]))
         if kind in RECORD_KINDS:  # a record's type is its file's name: service_centres.csv holds service centres
-            base |= set(terms(re.split(r"[\\/]", str(meta.get("source", "")))[-1].rsplit(".", 1)[0]))
+            base |= kind_terms
         context, header = set(base), None
         for position, (start, end) in enumerate(sentence_spans(text, kind)):
             piece = " ".join(text[start:end].split())
@@ -82,6 +85,7 @@ def units(documents: Sequence["Document"]) -> list[Unit]:
                 fields = list(zip(header, cells))
             unit = Unit(number, position, piece, terms(piece), set(context), source=str(meta.get("source", "")))
             unit.fields = fields
+            unit.kind_terms = kind_terms
             whole_line = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
             unit.heading = fields is None and (
                 piece.startswith("#") or piece.endswith("?")
@@ -176,8 +180,10 @@ class ExtractiveBackend(AnswerBackend):
         form = question_form(question)
         best_score, best = ranked[0]
         if form.listing and best.fields is None:  # "which ...s?": records of that type answer, when there are any
-            record = next(((s, u) for s, u in ranked if u.fields is not None), None)
-            if record is not None and record[0] >= 0.5 * best_score:
+            subject = set(terms(form.subject))
+            record = next(((s, u) for s, u in ranked if u.fields is not None and subject and subject <= u.kind_terms), None)
+            record = record or next(((s, u) for s, u in ranked if u.fields is not None), None)
+            if record is not None and (record[0] >= 0.5 * best_score or subject and subject <= record[1].kind_terms):
                 best_score, best = record
         if best.fields is not None:
             listed = self._listing(question, form, ranked) if form.listing else None
@@ -197,12 +203,13 @@ class ExtractiveBackend(AnswerBackend):
     def _second(self, question: str, form: Form, best: Unit, best_score: float,
                 ranked: list[tuple[float, Unit]]) -> Unit | None:
         """A second unit when the choice is close (it scores near ``best``) or it is ``best``'s neighbour
-        (the sentence that completes it); only ever prose. When ``best`` already holds the kind of
-        thing the question asks for (a duration for "how long"), only its neighbour."""
-        answered = bool(form.wants) and cue_score(form, best.text, question) >= 1.0
+        (the sentence that completes it); only ever prose, and only when ``best`` lacks the kind of
+        thing the question asks for (a duration for "how long")."""
+        if form.wants and cue_score(form, best.text, question) >= 1.0:
+            return None  # it holds what was asked ("10 years" for "how long"): nothing is missing
         for score, unit in ranked[1:4]:
             near = unit.passage == best.passage and abs(unit.position - best.position) == 1
-            close = best_score > 0 and score >= (0.85 if answered else self.close_ratio) * best_score
+            close = best_score > 0 and score >= self.close_ratio * best_score
             if unit.fields is None and (near or close) and unit.text != best.text:
                 return unit
         return None
