@@ -31,7 +31,7 @@ from common import EVALDATA, corpus_dir, machine
 
 
 def ranked_documents(app: Any, physical: str, ids: list[str]) -> list[Any]:
-    from rag_app.retrieval.search import _document
+    from rag_app.retrieval.options import make_document as _document
 
     rows = app.vector_index().records.chunks.rows(physical, ids)
     return [_document(i, rows[i][0], rows[i][1], 0.0) for i in ids if i in rows]
@@ -61,8 +61,8 @@ def evaluate_set(name: str, precision: str, args: argparse.Namespace, tmp: Path)
     app.retrieve("warm up", k=1)
     searcher = app.searcher
     physical = searcher.collection_name()
-    view = searcher.view(physical)
-    store = app.vector_index().records.chunks
+    store = app.vector_index().records.chunks  # the bench reads as the writer left it (nothing writes meanwhile)
+    view = searcher.view(physical, store)
     import numpy as np
 
     rankings: dict[str, list[list[Any]]] = {}
@@ -74,8 +74,8 @@ def evaluate_set(name: str, precision: str, args: argparse.Namespace, tmp: Path)
     vectors = np.asarray(app.embedder.embed_documents(questions), dtype=np.float32)
     for item, q in zip(items, vectors):
         scores = view.matrix @ q
-        vector = searcher.exact(physical, view, scores, args.fetch_k, None)
-        keyword = searcher.keyword(physical, item.question, args.fetch_k, None)
+        vector = searcher.exact(physical, view, scores, args.fetch_k, None, store=store)
+        keyword = searcher.keyword(physical, item.question, args.fetch_k, None, store=store)
         seen = {i for i, _ in vector}
         extra = store.rows(physical, [i for i, _ in keyword if i not in seen])
         cosines = {i: float(scores[view.row[r[2]]]) for i, r in extra.items() if r[2] in view.row}

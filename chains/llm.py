@@ -14,6 +14,7 @@ by quotes. These are data, set once when the model is created.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from chains.backend import AnswerBackend
@@ -38,7 +39,9 @@ def qa_prompt_messages(question: str, documents: Sequence["Document"]) -> list["
     return qa_prompt().format_messages(context=format_context(documents), question=question)
 
 
+@lru_cache(maxsize=4096)
 def _estimate(text: str) -> int:
+    """A cl100k count; the same passages are counted for many questions, so counts are kept."""
     from loaders.tokens import count_tokens
 
     return count_tokens(text)

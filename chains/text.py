@@ -16,9 +16,10 @@ from typing import Any
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]*[A-Z0-9])|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[.,'][A-Za-z0-9]+)*")
 #: Chunk kinds whose text is one record per line (the readers render "field: value; ...").
-RECORD_KINDS = frozenset({"csv", "json", "jsonl"})
-#: Chunk kinds in which every line is a block of its own (records, and HTML's text blocks).
-LINE_KINDS = RECORD_KINDS | {"html"}
+RECORD_KINDS = frozenset({"csv", "json", "jsonl", "xlsx"})
+#: Chunk kinds in which every line is a block of its own (records, HTML's text blocks, and the
+#: paragraphs, table rows and slide lines the Office/EPUB readers put one to a line).
+LINE_KINDS = RECORD_KINDS | {"html", "docx", "odt", "pptx", "epub"}
 #: A line that is a unit of its own: a markdown heading or a table row.
 _OWN_LINE = re.compile(r"[ \t]*(?:#{1,6}[ \t]+\S.*|\|.*\|[ \t]*)$")
 #: A line that only underlines (or overlines) a title, or a rule: a border, never text.
@@ -42,6 +43,7 @@ def sentences(text: str, kind: str | None = None) -> list[str]:
     return [" ".join(text[a:b].split()) for a, b in sentence_spans(text, kind)]
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A deliberately tiny stemmer: enough to match 'charges' with 'charge'."""
     for suffix in ("ing", "ed", "es", "s"):
@@ -52,7 +54,13 @@ def stem(word: str) -> str:
 
 def content_words(text: str) -> list[str]:
     """Lower-cased, stemmed words without stopwords (numbers kept)."""
-    return [stem(w) for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOPWORDS]
+    return list(_content_words(text))
+
+
+@lru_cache(maxsize=16384)
+def _content_words(text: str) -> tuple[str, ...]:
+    # The same passages come back for many questions: their words are worked out once.
+    return tuple(stem(w) for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOPWORDS)
 
 
 @lru_cache(maxsize=1)

@@ -8,24 +8,21 @@ cannot be read raises :class:`UnreadableFile` with a reason a user can act on.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable
 
 from loaders.decode import decode
-from loaders.pdf import read_pdf
-from loaders.section import Section, UnreadableFile
+from loaders.section import ReadContext, Section, UnreadableFile
 
-def read_plain(path: Path, data: bytes) -> list[Section]:
-    text, encoding = decode(data)
+def read_plain(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
+    text, encoding = decode(data, ctx.encoding)
     return [Section(text, kind="text", encoding=encoding)]
 
 
-def read_markdown(path: Path, data: bytes) -> list[Section]:
-    text, encoding = decode(data)
+def read_markdown(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
+    text, encoding = decode(data, ctx.encoding)
     return [Section(text, kind="markdown", encoding=encoding)]
 
 
@@ -78,45 +75,27 @@ class _HTMLText(HTMLParser):
         self._flush()
 
 
-def read_html(path: Path, data: bytes) -> list[Section]:
+def html_lines(text: str) -> list[tuple[int, str]]:
+    """``(source line, visible text)`` for each block of an HTML document."""
     parser = _HTMLText()
-    text, encoding = decode(data)
     parser.feed(text)
     parser.close()
-    if not parser.lines:
+    return parser.lines
+
+
+def read_html(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
+    text, encoding = decode(data, ctx.encoding)
+    lines = html_lines(text)
+    if not lines:
         raise UnreadableFile("no visible text in the HTML")
     return [
         Section(
-            "\n".join(text for _, text in parser.lines),
-            line_map=tuple(line for line, _ in parser.lines),
+            "\n".join(text for _, text in lines),
+            line_map=tuple(line for line, _ in lines),
             kind="html",
             encoding=encoding,
         )
     ]
-
-
-def read_csv(path: Path, data: bytes) -> list[Section]:
-    text, encoding = decode(data)
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:
-        raise UnreadableFile(f"malformed CSV: {exc}") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if len(rows) < 2:
-        raise UnreadableFile("CSV has no data rows")
-    header = rows[0]
-    lines: list[str] = []
-    line_map: list[int] = []
-    # Map each data row to its physical line; rows may span lines when quoted.
-    reader = csv.reader(io.StringIO(text))
-    next(reader, None)
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            continue
-        pairs = [f"{h.strip()}: {v.strip()}" for h, v in zip(header, row) if v.strip()]
-        lines.append("; ".join(pairs))
-        line_map.append(reader.line_num)
-    return [Section("\n".join(lines), line_map=tuple(line_map), kind="csv", encoding=encoding)]
 
 
 def _flatten(value: object, prefix: str = "") -> list[str]:
@@ -135,8 +114,8 @@ def _flatten(value: object, prefix: str = "") -> list[str]:
     return [f"{prefix}: {value}" if prefix else str(value)]
 
 
-def read_jsonl(path: Path, data: bytes) -> list[Section]:
-    text, encoding = decode(data)
+def read_jsonl(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
+    text, encoding = decode(data, ctx.encoding)
     lines: list[str] = []
     line_map: list[int] = []
     for number, raw in enumerate(text.splitlines(), 1):
@@ -182,8 +161,8 @@ def _item_start_lines(text: str) -> list[int]:
     return starts
 
 
-def read_json(path: Path, data: bytes) -> list[Section]:
-    text, encoding = decode(data)
+def read_json(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
+    text, encoding = decode(data, ctx.encoding)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -198,7 +177,29 @@ def read_json(path: Path, data: bytes) -> list[Section]:
     return [Section(text, kind="json", encoding=encoding)]
 
 
-READERS: dict[str, Callable[[Path, bytes], list[Section]]] = {
+Reader = Callable[[Path, bytes, ReadContext], "list[Section]"]
+
+
+def _lazy(module: str, name: str) -> Reader:
+    """A reader from a module imported on first use (a cold query never loads Office or PDF readers)."""
+
+    def read(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(path, data, ctx)
+
+    read.__name__ = name
+    return read
+
+
+def read_legacy_office(path: Path, data: bytes, ctx: ReadContext) -> list[Section]:
+    """.doc/.xls/.ppt are walked only to say what to do with them (no maintained pure-Python reader)."""
+    modern = {".doc": "Word document (.doc): save it as .docx", ".xls": "Excel workbook (.xls): save it as .xlsx",
+              ".ppt": "PowerPoint file (.ppt): save it as .pptx"}[path.suffix.lower()]
+    raise UnreadableFile(f"old binary {modern} to index it")
+
+
+READERS: dict[str, Reader] = {
     ".txt": read_plain,
     ".text": read_plain,
     ".rst": read_plain,
@@ -206,15 +207,27 @@ READERS: dict[str, Callable[[Path, bytes], list[Section]]] = {
     ".markdown": read_markdown,
     ".html": read_html,
     ".htm": read_html,
-    ".csv": read_csv,
+    ".csv": _lazy("loaders.tabular", "read_csv"),
+    ".tsv": _lazy("loaders.tabular", "read_csv"),
     ".json": read_json,
     ".jsonl": read_jsonl,
-    ".pdf": read_pdf,
+    ".pdf": _lazy("loaders.pdf", "read_pdf"),
+    ".docx": _lazy("loaders.office", "read_docx"),
+    ".pptx": _lazy("loaders.office", "read_pptx"),
+    ".xlsx": _lazy("loaders.sheets", "read_xlsx"),
+    ".xlsm": _lazy("loaders.sheets", "read_xlsx"),
+    ".odt": _lazy("loaders.opendoc", "read_odt"),
+    ".epub": _lazy("loaders.opendoc", "read_epub"),
+    ".ipynb": _lazy("loaders.messages", "read_ipynb"),
+    ".eml": _lazy("loaders.messages", "read_eml"),
+    ".doc": read_legacy_office,
+    ".xls": read_legacy_office,
+    ".ppt": read_legacy_office,
 }
 
 
-def read_file(path: Path, data: bytes | None = None) -> list[Section]:
-    """Read ``path`` into sections, or raise :class:`UnreadableFile`."""
+def read_file(path: Path, data: bytes | None = None, ctx: ReadContext | None = None) -> list[Section]:
+    """Read ``path`` into sections, or raise :class:`UnreadableFile`; warnings go to ``ctx.notices``."""
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise UnreadableFile(f"unsupported file type '{path.suffix or path.name}'")
@@ -223,4 +236,4 @@ def read_file(path: Path, data: bytes | None = None) -> list[Section]:
             data = path.read_bytes()
         except OSError as exc:
             raise UnreadableFile(f"cannot read: {exc.strerror}") from None
-    return reader(path, data)
+    return reader(path, data, ctx if ctx is not None else ReadContext())

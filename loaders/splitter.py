@@ -30,6 +30,8 @@ class SplitConfig:
     chunk_size: int = 200
     chunk_overlap: int = 30
     encoding: str = DEFAULT_ENCODING
+    #: RAG_ENCODING: decode text files with this instead of detecting (empty: detect)
+    text_encoding: str = ""
 
     def __post_init__(self) -> None:
         if self.chunk_size < 16:
@@ -135,7 +137,7 @@ def split_sections(source: str, sections: list[Section], config: SplitConfig) ->
         parts = (
             markdown_sections(section.text)
             if section.kind == "markdown"
-            else [(0, "", section.text)]
+            else [(0, section.headings, section.text)]
         )
         for first_line, headings, text in parts:
             for doc in splitter.create_documents([text]):

@@ -125,12 +125,12 @@ class RagApp:
             if not s.chroma_host and not create and not s.persist_path.exists():
                 raise IndexMissing(f"No index at {s.persist_path}: run `rag-app reindex` first.")
             self._records = RecordStore(self.settings.persist_path / RECORDS_FILE)
-            split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap)
+            split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap, text_encoding=s.text_encoding)
             # A local query is served by the search side without Chroma: connect on first use.
             client = self.chroma_client(create) if s.chroma_host else (lambda: self.chroma_client(create))
             self._index = VectorIndex(
                 client, self.settings.collection, self.embedder, split, self._records,
-                write_batch=max(self.settings.embed_batch_size, 1) * 4,
+                write_batch=max(self.settings.embed_batch_size, 1) * 4, publish=bool(s.chroma_host),
             )
         return self._index
 
@@ -175,7 +175,7 @@ class RagApp:
         index = self.vector_index(create=True)
         if dry_run:
             return index.reindex(found, resolved, verify=verify, dry_run=True, unreadable=unreadable)
-        with WriterLock(s.persist_path / LOCK_FILE, wait=wait):
+        with WriterLock(s.persist_path / LOCK_FILE, wait=wait), index.writing(s.persist_path):
             index.refresh()  # another writer may have switched collections since we looked
             if rebuild:
                 return index.rebuild(found, resolved, progress=progress, unreadable=unreadable)
@@ -291,9 +291,14 @@ class RagApp:
         return runnable.invoke({"question": question}, config)["answer"]
 
     def batch(self, questions: Sequence[str], *, config: "RunnableConfig | None" = None, **kwargs: Any) -> list[Answer]:
-        """:meth:`query` for many questions (the chain's ``batch``; keywords as for :meth:`query`)."""
+        """:meth:`query` for many questions, in order (the chain's ``batch``; keywords as for :meth:`query`)."""
         runnable = self.chain(kwargs.pop("llm", None), **kwargs)
         return [r["answer"] for r in runnable.batch([{"question": q} for q in questions], config)]
+
+    async def abatch(self, questions: Sequence[str], *, config: "RunnableConfig | None" = None, **kwargs: Any) -> list[Answer]:
+        """:meth:`batch` for async callers (the chain's ``abatch``)."""
+        results = await self.chain(kwargs.pop("llm", None), **kwargs).abatch([{"question": q} for q in questions], config)
+        return [r["answer"] for r in results]
 
     async def aquery(self, question: str, *, config: "RunnableConfig | None" = None, **kwargs: Any) -> Answer:
         """:meth:`query` for async callers (the chain's ``ainvoke``)."""
@@ -317,15 +322,13 @@ class RagApp:
         is known at once); the model is called as the answer is iterated.
         """
         from rag_app.answer.chain import build_steps
-
-        prepare, answer = build_steps(self._setup(llm, k=k, chain=chain, retrieval=retrieval, **options))
         from rag_app.answer.streaming import StreamingAnswer
 
+        prepare, answer = build_steps(self._setup(llm, k=k, chain=chain, retrieval=retrieval, **options))
         return StreamingAnswer(prepare, answer.with_config(callbacks=[self.ledger_callback()]), question, config)
 
     def take_turns(self, llm: str, turn: "Callable[[], ContextManager[Any]]") -> None:
-        """Generation with model ``llm`` runs inside ``turn()`` (e.g. a fair lock in a server, for
-        a model that cannot run twice at once); retrieval and the support check do not wait."""
+        """Generation with model ``llm`` runs inside ``turn()`` (a server's queue); retrieval and checks do not wait."""
         self._turns[llm] = turn
 
     def ledger_callback(self) -> "LedgerCallback":
@@ -384,6 +387,9 @@ class RagApp:
         return RetrievalQA(core=self.chain(llm, k=k, **kwargs))
 
     def close(self) -> None:
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
         if self._records is not None:
             self._records.close()
             self._records = None

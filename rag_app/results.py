@@ -50,10 +50,10 @@ class Source:
 
     @property
     def location(self) -> str:
-        """``data/warranty.md:9-11`` or ``manual.pdf p.2``."""
+        """``data/warranty.md:9-11``, ``manual.pdf p.2``, ``deck.pptx slide 3``, ``book.xlsx Parts!4``."""
         from loaders.location import location
 
-        return location(self.source, self.start_line, self.end_line, self.page)
+        return location(self.source, self.start_line, self.end_line, self.page, self.headings)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"source": self.source}
@@ -62,7 +62,7 @@ class Source:
         else:
             data["start_line"] = self.start_line
             data["end_line"] = self.end_line
-        data.update(score=self.score, chunk_id=self.chunk_id, text=self.text)
+        data.update(location=self.location, score=self.score, chunk_id=self.chunk_id, text=self.text)
         if self.headings:
             data["headings"] = self.headings
         return data

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     data_paths: str = _setting("RAG_DATA", "data", "Comma-separated files/directories `reindex` reads when given no PATH.")
     include: str = _setting("RAG_INCLUDE", "", "Comma-separated globs of files to index (default: every supported type).")
     exclude: str = _setting("RAG_EXCLUDE", "", "Comma-separated globs to skip, added to hidden files, __pycache__, node_modules.")
+    follow_links: bool = _setting("RAG_FOLLOW_LINKS", False, "Follow symlinks whose target lies outside the folders being indexed (default: skip them and name them; loops are never followed).")
+    text_encoding: str = _setting("RAG_ENCODING", "", "Decode text files (txt, md, html, csv, json) with this encoding, e.g. cp1252 or utf-16, instead of detecting it; empty = detect (BOM, UTF-8, UTF-16/32, Western, then a guess).")
     llm: str = _setting("RAG_LLM", "local", "LLM: local, extractive, openai, azure, ollama, hf, fake or a plugin, as NAME or NAME:MODEL (openai:gpt-4o-mini, ollama:llama3.2); or PROVIDER:MODEL for any LangChain chat model provider (anthropic:claude-3-5-haiku-latest, google_genai:gemini-2.5-flash, groq:..., with its package installed).")
     embeddings: str = _setting("RAG_EMBEDDINGS", "minilm", "Embedding model: minilm (shipped all-MiniLM-L6-v2), st:/path/to/sentence-transformers-dir, openai:text-embedding-3-small, ollama:MODEL.")
     embed_runtime: Literal["onnx", "torch"] = _setting("RAG_EMBED_RUNTIME", "onnx", "How the minilm model runs: onnx (ONNX Runtime, no torch on the query path; exported once from the shipped weights) or torch (transformers).")
@@ -77,11 +79,24 @@ class Settings(BaseSettings):
     gpu_cost_per_hour: float = _setting("RAG_GPU_COST_PER_HOUR", 0.0, "What an hour of GPU costs you (USD): prices fine-tuning run on a GPU in `advise --measure --train`; 0 = free.")
     unsupported: Literal["auto", "flag", "fallback", "drop"] = _setting("RAG_UNSUPPORTED", "auto", "When no sentence of an answer is supported by the sources: flag (show it, marked), fallback (show extractive quotes instead), drop (say the documents do not answer it); auto = fallback for the local backend, flag for the others.")
     support_threshold: float = _setting("RAG_SUPPORT_THRESHOLD", 0.5, "Support score (0-1) under which a sentence of an answer is marked as not supported by the sources.")
+    support_judge: Literal["off", "llm"] = _setting("RAG_SUPPORT_JUDGE", "off", "On top of the rules (numbers, names, negation, qualifiers), also ask the answering chat model whether the cited sentence states each supported sentence: llm (one extra call per sentence; needs a chat model, not extractive) or off.")
     min_relevance: str = _setting("RAG_MIN_RELEVANCE", "auto", "Best retrieval score under which the answer is 'not in the documents' and the LLM is not called; auto = calibrated for minilm (0.3), off for other embeddings; 0 = off.")
     api_key: str = _setting("RAG_API_KEY", "", "`rag-app serve`: clients must send `Authorization: Bearer KEY` to every API route; empty = no key (the server listens on 127.0.0.1 by default).")
     serve_models: str = _setting("RAG_SERVE_MODELS", "", "`rag-app serve`: comma-separated backends a request may pick with `model` (the first is the default); empty = RAG_LLM and extractive.")
     max_request_bytes: int = _setting("RAG_MAX_REQUEST_BYTES", 1_000_000, "`rag-app serve`: largest request body accepted (larger: 413).", ge=1)
     max_question_chars: int = _setting("RAG_MAX_QUESTION_CHARS", 4000, "`rag-app serve`: longest question accepted, in characters (longer: 413).", ge=1)
+
+    @field_validator("text_encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        if value:
+            import codecs
+
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"must be an encoding Python knows (utf-8, cp1252, latin-1, utf-16 ...), not {value!r}") from None
+        return value
 
     @field_validator("min_relevance")
     @classmethod

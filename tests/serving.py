@@ -74,3 +74,70 @@ def start_server(work: Path, env: dict[str, str], *argv: str, key: str | None = 
 
     wait_until_up(healthy, process, log, "rag-app serve", timeout)
     return server
+
+
+SLOW_PLUGIN = '''"""``slow``: a stand-in for llama.cpp in a server: one answer takes SLOW_SECONDS (0.1 s when the
+question says "quickly"), and each
+generation's start and end are appended to SLOW_LOG (so a test sees which requests ran)."""
+import os
+import time
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from chains.llm import LLM
+from chains.registry import register_llm
+
+
+def _seconds(question):
+    return 0.1 if "quickly" in question else float(os.environ.get("SLOW_SECONDS", "2"))
+
+
+def _log(line):
+    with open(os.environ["SLOW_LOG"], "a") as f:
+        f.write(line + "\\n")
+
+
+def _question(messages):
+    text = messages[-1].text
+    return text.rsplit("Question:", 1)[-1].strip().splitlines()[0]
+
+
+class SlowChat(BaseChatModel):
+    @property
+    def _llm_type(self):
+        return "slow"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        question = _question(messages)
+        _log("start " + question)
+        time.sleep(_seconds(question))
+        _log("end " + question)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="Slowly: " + question))])
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        question = _question(messages)
+        _log("start " + question)
+        words = ("Slowly: " + question).split(" ")
+        for i, word in enumerate(words):
+            time.sleep(_seconds(question) / len(words))
+            yield ChatGenerationChunk(message=AIMessageChunk(content=word if i == 0 else " " + word))
+        _log("end " + question)
+
+
+@register_llm("slow", description="test backend: slow, one at a time")
+def _slow(options):
+    return LLM(label="slow", chat_model=SlowChat(), provider="slow", billing="free")
+'''
+
+
+def slow_plugin(base: Path) -> Path:
+    """A directory to put on PYTHONPATH: the ``slow`` backend, installed as an entry-point plugin."""
+    site = base / "plugin"
+    info = site / "slowprobe-1.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (site / "slowprobe.py").write_text(SLOW_PLUGIN)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: slowprobe\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[rag_app.llms]\nslow = slowprobe\n")
+    return site

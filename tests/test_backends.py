@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from chains.support import strip_markers
+
 from chains import MissingDependency, available_llms, create_llm
 from helpers import ROOT, bare_environ, free_port
 from http_stub import Reply, StubServer
@@ -161,7 +163,7 @@ def test_transient_errors_are_retried_with_exponential_backoff_then_succeed(make
     started = time.perf_counter()
     answer = app.query("How long is the frame warranty?")
     elapsed = time.perf_counter() - started
-    assert answer.answer == stub.completion and chat_requests(stub) == 3
+    assert answer.answer == strip_markers(stub.completion) and chat_requests(stub) == 3
     assert elapsed >= 0.2 + 0.4  # waited backoff, then twice that
 
 
@@ -192,8 +194,8 @@ def test_openai_streams_over_sse(make_app, indexed, stub):
     app = openai_app(make_app, stub.url)
     streaming = app.stream("How long is the frame warranty?")
     pieces = list(streaming)
-    assert len(pieces) == len(stub.completion.split()) > 1
-    assert streaming.result is not None and streaming.result.answer == stub.completion
+    assert len(pieces) >= len(stub.completion.split()) - 1 > 1  # the model's own [1] is not shown
+    assert streaming.result is not None and streaming.result.answer == strip_markers(stub.completion)
     body = stub.requests[-1][2]
     assert body["stream"] is True and "frame" in body["messages"][-1]["content"]
 
@@ -202,7 +204,7 @@ def test_azure_calls_the_deployment_with_the_api_version(make_app, indexed, stub
     app = make_app(llm="azure", azure_endpoint=stub.url, azure_api_key="az-key", azure_deployment="chat-dep", openai_api_version="2024-10-21")
     answer = app.query("frame warranty")
     method, path, body = stub.requests[-1]
-    assert answer.answer == stub.completion and answer.llm == "azure:chat-dep"
+    assert answer.answer == strip_markers(stub.completion) and answer.llm == "azure:chat-dep"
     assert path == "/openai/deployments/chat-dep/chat/completions?api-version=2024-10-21"
 
 
@@ -214,10 +216,10 @@ def test_azure_without_settings_names_them(make_app):
 def test_ollama_answers_and_streams_through_its_http_api(make_app, indexed, stub):
     app = make_app(llm="ollama:tiny", ollama_base_url=stub.url)
     answer = app.query("frame warranty")
-    assert answer.answer == stub.completion and answer.llm == "ollama:tiny"
+    assert answer.answer == strip_markers(stub.completion) and answer.llm == "ollama:tiny"
     assert stub.paths()[-1] == "/api/chat" and stub.requests[-1][2]["model"] == "tiny"
     pieces = list(app.stream("frame warranty"))
-    assert "".join(pieces) == stub.completion and len(pieces) > 1
+    assert "".join(pieces) == strip_markers(stub.completion) and len(pieces) > 1
 
 
 def test_ollama_errors_say_what_to_do(make_app, indexed, stub):

@@ -65,6 +65,10 @@ def test_eval_compares_configs_writes_results_and_html(qa_set, tmp_path: Path, c
     assert extractive["cost_per_query"] == 0.0 and extractive["prompt_tokens_mean"] > extractive["context_tokens_mean"] > 0
     assert extractive["retrieve_p95_ms"] >= extractive["retrieve_p50_ms"] > 0
     assert fake["accuracy"] == 0.0 and fake["k"] == 1  # the echo backend never states the fact
+    # the support check against the reference: quotes are shown supported and right, each cited
+    # sentence holds the answer; every wrong echo answer was flagged
+    assert extractive["supported_wrong"] == 0.0 and extractive["citation_precision"] > 0.5
+    assert fake["wrong_flagged"] == 1.0 and fake["supported_wrong"] is None
     assert hybrid["questions"] == 4 and hybrid["errors"] == 0 and 0 <= hybrid["hit"] <= 1
 
     rows = [json.loads(line) for line in results.read_text().splitlines()]
@@ -75,6 +79,7 @@ def test_eval_compares_configs_writes_results_and_html(qa_set, tmp_path: Path, c
     failed = [r for r in rows if r["config"] == "llm=fake,k=1"]
     assert all(r["failure"] == ("answer" if r["retrieved"][0]["relevant"] else "retrieval") for r in failed)
     page = html.read_text()
+    assert "citation precision" in page
     assert page.startswith("<!doctype html>") and "<svg" in page and "llm=extractive,k=2" in page and "skipped" in page
     assert "<script" not in page
 

@@ -90,14 +90,24 @@ def test_bad_files_are_skipped_and_the_rest_indexed(make_app, corpus: Path):
     assert report.chunks > 0 and report.files == 9
 
 
-def test_a_file_that_turns_bad_loses_its_stale_chunks(make_app, corpus: Path):
+def test_a_file_that_turns_bad_keeps_its_chunks_with_a_warning(make_app, corpus: Path):
     app = make_app()
     app.reindex([corpus])
-    (corpus / "models.json").write_text("{ not json")
+    before = {i for i, m in zip(*_ids_and_metadatas(app)) if m["source"] == str(corpus / "models.json")}
+    (corpus / "models.json").write_text("{ not json")  # e.g. half-written by an editor
     report = app.reindex([corpus])
     assert [Path(s.source).name for s in report.skipped] == ["models.json"]
-    sources = {m["source"] for m in app.vector_index().collection().get(include=["metadatas"])["metadatas"]}
-    assert str(corpus / "models.json") not in sources
+    assert f"kept its {len(before)} chunks" in report.skipped[0].reason
+    assert before and before <= set(_ids_and_metadatas(app)[0])
+    assert app.retrieve("bike frame gears", k=2, where="source:*models.json")  # still answers from it
+    (corpus / "models.json").unlink()  # gone for good: its chunks go too
+    app.reindex([corpus])
+    assert not before & set(_ids_and_metadatas(app)[0])
+
+
+def _ids_and_metadatas(app) -> tuple[list[str], list[dict]]:
+    got = app.vector_index().collection().get(include=["metadatas"])
+    return got["ids"], got["metadatas"]
 
 
 def test_a_crash_between_write_and_record_is_repaired(make_app, corpus: Path):
@@ -154,3 +164,15 @@ def test_a_new_loader_version_rereads_files_but_reembeds_nothing_unchanged(make_
     assert report.files_read == 6 and report.added == report.updated == 0
     assert app.embedder.embedded_texts == embedded
     assert app.reindex([corpus]).files_read == 0
+
+
+def test_a_reindex_in_small_groups_builds_the_same_index(make_app, corpus: Path):
+    small = make_app()
+    small.vector_index(create=True).group_chunks = 2  # commit every file or two
+    report = small.reindex([corpus])
+    whole = make_app(persist_dir=str(corpus.parent / "whole"))
+    expected = whole.reindex([corpus])
+    assert _ids(small) == _ids(whole) and (report.added, report.chunks, report.files_read) == (
+        expected.added, expected.chunks, expected.files_read)
+    question = "How long does a full charge take?"
+    assert [d.id for d in small.retrieve(question, k=4)] == [d.id for d in whole.retrieve(question, k=4)]

@@ -64,18 +64,32 @@ def test_a_crash_after_the_chroma_write_is_repaired_by_the_next_run(make_app, co
     assert "saddles" in app.retrieve("saddles and bells", k=1)[0].page_content
 
 
-def test_an_index_without_a_search_side_is_mirrored_on_first_query(make_app, corpus: Path):
+def test_an_index_without_a_search_side_is_answered_by_chroma_until_the_writer_rebuilds_it(make_app, corpus: Path):
     app = make_app()
     app.reindex([corpus])
     expected = chroma_view(app)
     index = app.vector_index()
     db = index.records.connection
-    for table in ("chunks", "vectors", "generations", "setups", "aliases"):
+    for table in ("chunks", "texts", "generations", "setups", "aliases"):
         db.execute(f"DELETE FROM {table}")  # as an index written before the search side existed
     app.close()
     again = make_app()
-    assert again.retrieve("How long is the warranty on an aluminium frame?", k=2)
+    question = "How long is the warranty on an aluminium frame?"
+    found = again.retrieve(question, k=2, search="vector")
+    assert [d.id for d in found] == oracle(again, expected, question, 2)  # Chroma answered
+    assert db_count(again, "chunks") == 0  # the query wrote nothing
+    again.reindex([corpus])  # the writer mirrors Chroma
     assert side_view(again) == expected
+
+
+def oracle(app, expected: dict[str, tuple], question: str, k: int) -> list[str]:
+    """The ids of the ``k`` chunks whose stored vectors are closest to ``question``."""
+    q = np.asarray(app.embedder.embed_query(question), dtype=np.float32)
+    return sorted(expected, key=lambda i: -float(np.asarray(expected[i][3], dtype=np.float32) @ q))[:k]
+
+
+def db_count(app, table: str) -> int:
+    return app.vector_index().records.connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
 def test_bm25_stems_and_ignores_stop_words(make_app, tmp_path: Path):
@@ -91,7 +105,7 @@ def test_bm25_stems_and_ignores_stop_words(make_app, tmp_path: Path):
     assert app.retrieve("of the and", k=3, search="bm25") == []
 
 
-def test_an_older_search_side_layout_is_dropped_and_rebuilt(make_app, corpus: Path):
+def test_an_older_search_side_layout_is_left_to_the_writer_and_rebuilt_by_it(make_app, corpus: Path):
     app = make_app()
     app.reindex([corpus])
     expected = chroma_view(app)
@@ -101,6 +115,30 @@ def test_an_older_search_side_layout_is_dropped_and_rebuilt(make_app, corpus: Pa
     cached = db.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0]
     app.close()
     again = make_app()
-    assert again.retrieve("How long is the warranty on an aluminium frame?", k=2)
+    assert again.retrieve("How long is the warranty on an aluminium frame?", k=2)  # read-only, from Chroma
+    assert again.searcher.corpus_builds == 0
+    again.reindex([corpus])  # the writer drops the old layout and mirrors Chroma
     assert side_view(again) == expected
-    assert again.vector_index().records.connection.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0] == cached
+    assert db_count(again, "embedding_cache") == cached
+    assert again.retrieve("How long is the warranty on an aluminium frame?", k=2)
+    assert again.searcher.corpus_builds == 1
+
+
+def test_published_arrays_are_mapped_and_answer_as_the_search_side_does(make_app, corpus: Path):
+    plain = make_app()
+    plain.reindex([corpus])
+    mapped = make_app(persist_dir=str(corpus.parent / "mapped"))
+    mapped.vector_index(create=True).arrays_from = 0  # publish at any size
+    mapped.reindex([corpus])
+    arrays = sorted(p.name.split(".", 1)[1] for p in (corpus.parent / "mapped" / "arrays").iterdir())
+    assert arrays == ["bm25-data.npy", "bm25-indices.npy", "bm25-indptr.npy", "hashes.npy", "vectors.npy"]
+    for question in ("How long is the warranty on an aluminium frame?", "error code E01 battery", "chain oil"):
+        for search in ("vector", "bm25", "hybrid", "mmr"):
+            got = [(d.id, d.metadata["score"]) for d in mapped.retrieve(question, k=4, search=search)]
+            assert got == [(d.id, d.metadata["score"]) for d in plain.retrieve(question, k=4, search=search)], search
+    view = mapped.searcher.loaded
+    assert isinstance(view.matrix, np.memmap)  # mapped from the writer's file, not loaded
+    (corpus / "warranty.md").unlink()
+    mapped.reindex([corpus])  # a new stamp: new arrays, the old ones deleted
+    assert len(list((corpus.parent / "mapped" / "arrays").iterdir())) == 5
+    assert all("warranty.md" not in d.metadata["source"] for d in mapped.retrieve("warranty frame", k=8))

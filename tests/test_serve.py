@@ -144,6 +144,27 @@ def test_langchain_chat_openai_works_unchanged(server: Server):
     assert streamed.strip() == reply.content
 
 
+def test_langchain_chat_openai_users_get_the_sources_in_response_metadata(server: Server):
+    """ChatOpenAI keeps no unknown field of a completion; response headers it keeps, when asked to."""
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(base_url=f"{server.url}/v1", api_key=KEY, model="extractive", max_retries=0,
+                      include_response_headers=True)
+    reply = chat.invoke(QUESTION)
+    sources = json.loads(reply.response_metadata["headers"]["x-rag-sources"])
+    assert sources[0]["n"] == 1 and sources[0]["source"].endswith("warranty.md")
+    assert sources[0]["start_line"] <= sources[0]["end_line"]
+    plain = _client(server).chat.completions.create(model="extractive", messages=[{"role": "user", "content": QUESTION}])
+    assert [s["chunk_id"] for s in sources] == [s["chunk_id"] for s in plain.model_extra["sources"]]
+
+    chunks = list(chat.stream(QUESTION))
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    assert json.loads(merged.response_metadata["headers"]["x-rag-sources"]) == sources
+    assert merged.content.strip() == reply.content
+
+
 def test_query_route_returns_exactly_what_query_json_prints(server: Server):
     response = _post(server, "/query", {"question": QUESTION, "k": 3})
     assert response.status_code == 200
@@ -168,7 +189,8 @@ def test_bad_requests_get_a_message_and_never_a_traceback(server: Server):
         (_post(server, "/v1/chat/completions", {"model": "extractive"}), 400, "`messages`"),
         (_post(server, "/v1/chat/completions", {"messages": [{"role": "assistant", "content": "hi"}]}), 400, "user message"),
         (_post(server, "/query", {"question": "  "}), 400, "non-empty"),
-        (_post(server, "/query", {"question": QUESTION, "k": "four"}), 400, "`k` must be"),
+        (_post(server, "/query", {"question": QUESTION, "k": "four"}), 400, "`k`: Input should be a valid integer"),
+        (_post(server, "/query", {"question": QUESTION, "k": 0}), 400, "`k`: Input should be greater than or equal to 1"),
         (_post(server, "/query", {"question": QUESTION, "llm": "local"}), 400, "not served here"),
         (_post(server, "/query", {"question": QUESTION, "where": "source:nothing-matches-*.xyz"}), 400, "--where"),
         (_post(server, "/query", {"question": "why " * 200}), 413, "RAG_MAX_QUESTION_CHARS"),
@@ -177,14 +199,16 @@ def test_bad_requests_get_a_message_and_never_a_traceback(server: Server):
         (httpx.get(f"{server.url}/reindex/nope", headers=server.headers(), timeout=10), 404, "No reindex job"),
         (httpx.get(f"{server.url}/stats?by=week", headers=server.headers(), timeout=10), 400, "`by`"),
         (httpx.get(f"{server.url}/stats?days=many", headers=server.headers(), timeout=10), 400, "days"),
-        (_post(server, "/reindex", content=b"[]"), 400, "JSON object"),
+        (_post(server, "/reindex", content=b"[]", headers={"Content-Type": "application/json"}), 400, "JSON object"),
+        (_post(server, "/reindex", {"rebuild": "yes"}), 400, "`rebuild`: Input should be a valid boolean"),
     ]
     for response, status, words in cases:
         assert response.status_code == status, (status, response.text)
         assert words in response.json()["error"]["message"], response.text
         assert "Traceback" not in response.text
     # a body without Content-Length (chunked) is limited too
-    chunked = _post(server, "/query", content=iter([b'{"question": "', b"x" * 25000, b'"}']))
+    chunked = _post(server, "/query", content=iter([b'{"question": "', b"x" * 25000, b'"}']),
+                    headers={"Content-Type": "application/json"})
     assert chunked.status_code == 413
 
 

@@ -1,4 +1,4 @@
-"""The server's core without HTTP: fair turns for models that cannot run in parallel, message shapes."""
+"""The server's core without HTTP: turns for models that cannot run in parallel, message shapes."""
 
 from __future__ import annotations
 
@@ -8,28 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rag_app.serve.service import FairLock, RagService
+from rag_app.serve.service import RagService
 from rag_app.serve.shapes import BadRequest, split_messages
 
 QUESTION = "How long is the warranty on an aluminium frame?"
-
-
-def test_fair_lock_serves_waiters_in_arrival_order():
-    lock = FairLock()
-    order: list[int] = []
-    lock.acquire()
-    threads = []
-    for number in range(6):
-        thread = threading.Thread(target=lambda n=number: (lock.acquire(), order.append(n), lock.release()))
-        thread.start()
-        threads.append(thread)
-        while lock.queued < number + 2:  # wait until this one holds its ticket
-            time.sleep(0.001)
-    lock.release()
-    for thread in threads:
-        thread.join(5)
-    assert order == list(range(6))
-    assert lock.queued == 0
 
 
 class _Probe:

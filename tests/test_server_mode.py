@@ -16,7 +16,7 @@ from helpers import free_port, http_ok, sealed_environ, stop_process, wait_until
 # The scenarios of the embedded store, re-run here with the server fixture below.
 from test_index import (  # noqa: F401
     test_a_crash_between_write_and_record_is_repaired,
-    test_a_file_that_turns_bad_loses_its_stale_chunks,
+    test_a_file_that_turns_bad_keeps_its_chunks_with_a_warning,
     test_deleted_and_renamed_files_leave_no_orphans,
     test_editing_one_paragraph_reembeds_about_one_chunk,
     test_other_embeddings_or_chunking_need_a_rebuild,

@@ -1,25 +1,24 @@
-"""Which retrieved text supports each sentence of an answer, and what to do when none does.
+"""Which passage sentence states each sentence of an answer, and what to do when none does.
 
-After generation the answer is split into sentences (citation markers the backend wrote are
-removed first: they are re-added from what is found here). Each sentence is matched against the
-sentences of the retrieved passages with two kinds of evidence:
+After generation the answer is cut into sentences (:func:`answer_pieces`; the writer's own
+``[n]`` markers are removed: they are re-added from what is found here). Each sentence (a
+*claim*) is attributed to one piece of evidence: a passage sentence, or a sentence and the next
+one of the same passage when that one continues it ("It ..."). A claim is **supported** only
+when that evidence states it (:mod:`chains.support.grounding`):
 
-- **lexical**: the share of its content words found in the span, numbers and names counting
-  double. A number or a name that appears in *no* passage makes the sentence unsupported,
-  however similar it sounds: that is how small models invent.
-- **semantic**: for the sentences the words leave in doubt (coverage between 0.2 and 0.8),
-  cosine similarity under the app's embedding model. One batched call embeds those sentences and
-  their best lexical span (embedding every passage sentence would cost ~7 ms each on two CPU
-  cores); at most ``max_embedded`` texts per answer.
+- every number with its unit ("10 years" = "ten years" = "10-year" = "10 yrs"), date and
+  proper name of the claim is in the evidence, else **unsupported**;
+- a negation or an antonym on one side only makes it **unsupported**;
+- a quantity or hedge word added or left out, a subject or leading qualifier left out or
+  changed, or the rest of the claim found in another sentence (stitched), makes it **partial**;
+- the share of its words in the evidence decides the rest; for the doubtful middle the app's
+  embedding model is asked (claim and evidence, one batch), and can only confirm or reject.
 
-A sentence's support is its word coverage when the words settle it, else
-``(similarity + coverage) / 2``; a short answer ("Melbourne.") is judged together with the
-question it answers. The answer's score is the mean
-over its sentences, weighted by their content words.
-
-:class:`SupportChecker` also makes the two answer-level decisions: *not in the documents*
-(retrieval found nothing close enough: the LLM is not called) and what to show when the whole
-answer is unsupported (``flag`` it, ``fallback`` to extractive quotes, or ``drop`` it).
+A passage sentence quoted verbatim is supported by exactly that sentence. The attribution is
+the only source of ``[n]`` markers (:mod:`chains.support.marks`), also while streaming
+(:mod:`chains.support.stream`). :class:`SupportChecker` also makes the answer-level decisions:
+*not in the documents* (retrieval found nothing close enough: the LLM is not called) and what
+to show when the whole answer is unsupported (``flag``, ``fallback`` to quotes, or ``drop``).
 """
 
 from chains.support.checker import (
@@ -33,7 +32,8 @@ from chains.support.checker import (
     EmbedFn,
     SupportChecker,
 )
-from chains.support.evidence import names, numbers, passage_spans, strip_markers
+from chains.support.evidence import answer_pieces, names, numbers, passage_spans, strip_markers
+from chains.support.marks import PARTIAL_MARK
 from chains.support.result import (
     ABSTAINED,
     NOT_IN_DOCUMENTS,
@@ -49,5 +49,5 @@ __all__ = [
     "ABSTAINED", "DEFAULT_THRESHOLD", "DROPPED_TEXT", "FALLBACK_NOTE", "MODES", "NOT_IN_DOCUMENTS",
     "NOT_IN_DOCUMENTS_TEXT", "PARTIAL", "QUOTE_WORDS", "SUPPORTED", "UNSUPPORTED", "UNSUPPORTED_MARK",
     "Citation", "EmbedFn", "SentenceSupport", "Support", "SupportChecker",
-    "names", "numbers", "passage_spans", "strip_markers",
+    "PARTIAL_MARK", "answer_pieces", "names", "numbers", "passage_spans", "strip_markers",
 ]

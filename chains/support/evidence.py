@@ -13,7 +13,7 @@ from chains.text import STOPWORDS, content_words, sentence_spans, stem
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
-MARKER = re.compile(r"[ \t]*\[(?:\d+(?:\s*[,;\-–]\s*\d+)*|\?|unsupported)\]")
+MARKER = re.compile(r"[ \t]*\[(?:\d+(?:\s*[,;\-–]\s*\d+)*|\?|unsupported|partial)\]")
 PREAMBLE = re.compile(
     r"^\s*(?:the\s+)?(?:short\s+)?answer(?:\s+to\s+(?:this|the|your)\s+question)?\s*(?:is\s*:?|:)\s*", re.I
 )
@@ -39,8 +39,40 @@ OPENERS = frozenset("yes no however also although according based overall thus t
 
 
 def strip_markers(text: str) -> str:
-    """The text without ``[1]``, ``[2, 3]``, ``[?]`` or ``[unsupported]`` markers."""
+    """The text without ``[1]``, ``[2, 3]``, ``[?]``, ``[partial]`` or ``[unsupported]`` markers."""
     return MARKER.sub("", text)
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")
+
+
+def answer_pieces(answer: str) -> tuple[str, list[tuple[int, int]]]:
+    """The answer without markers (stripped) and its sentences' ``(start, end)`` in it.
+
+    A marker the writer put after a sentence's full stop also ends that sentence, even when the
+    next one starts in lower case (a quoted record such as ``model: City 3; ...``): so a quoted
+    passage sentence stays one sentence of the answer."""
+    parts, breaks, length, last = [], [], 0, 0
+    for match in MARKER.finditer(answer):
+        part = answer[last:match.start()]
+        parts.append(part)
+        length += len(part)
+        if _SENTENCE_END.search(part):
+            breaks.append(length)
+        last = match.end()
+    parts.append(answer[last:])
+    joined = "".join(parts)
+    lead = len(joined) - len(joined.lstrip())
+    plain = joined.strip()
+    cuts = [b - lead for b in breaks]
+    spans = []
+    for start, end in sentence_spans(plain):
+        for cut in [c for c in cuts if start < c < end] + [end]:
+            piece = plain[start:cut]
+            if piece.strip():
+                spans.append((start + len(piece) - len(piece.lstrip()), start + len(piece.rstrip())))
+            start = cut
+    return plain, spans
 
 
 def numbers(text: str) -> set[str]:
@@ -70,11 +102,17 @@ def word_stems(text: str) -> set[str]:
 
 @dataclass
 class Span:
+    """One sentence of a passage (or, for :func:`candidates`, two adjacent ones) and its lines."""
+
     passage: int
     text: str
     words: set[str]
     critical: set[str]
     citation: Citation
+    #: Position of the (first) sentence in its passage.
+    order: int = 0
+    #: How many passage sentences it spans (2: a sentence and the one continuing it).
+    size: int = 1
 
 
 @dataclass
@@ -95,6 +133,7 @@ def passage_spans(documents: Sequence["Document"]) -> list[Span]:
     for number, doc in enumerate(documents, 1):
         text, meta = doc.page_content, doc.metadata
         first, last = meta.get("start_line"), meta.get("end_line")
+        order = 0
         for start, end in sentence_spans(text, meta.get("kind")):
             piece = " ".join(text[start:end].split())
             if not piece:
@@ -107,10 +146,33 @@ def passage_spans(documents: Sequence["Document"]) -> list[Span]:
                     a, b = min(a, int(last)), min(b, int(last))
                 lines = (a, b)
             citation = Citation(
-                number, str(meta.get("source", "")), piece, 0.0, lines[0], lines[1], meta.get("page")
+                number, str(meta.get("source", "")), piece, 0.0, lines[0], lines[1], meta.get("page"),
+                str(meta.get("headings", "") or ""),
             )
-            spans.append(Span(number, piece, set(content_words(piece)), numbers(piece) | word_stems(piece), citation))
+            spans.append(Span(number, piece, set(content_words(piece)), numbers(piece) | word_stems(piece), citation, order))
+            order += 1
     return spans
+
+
+def candidates(spans: Sequence[Span]) -> list[Span]:
+    """The evidence a claim may cite: each sentence, and each sentence joined with the next one of
+    its passage when that one continues it ("… in 1889. It is 330 m tall."). Two sentences about
+    different subjects are never one piece of evidence: that would stitch two facts together."""
+    from chains.support.facts import CONTINUES
+
+    out = list(spans)
+    for first, second in zip(spans, spans[1:]):
+        if first.passage != second.passage or second.order != first.order + 1:
+            continue
+        lead = second.text.split(" ", 1)[0].lower().strip("\"'(“")
+        if lead not in CONTINUES:
+            continue
+        a, b = first.citation, second.citation
+        text = f"{first.text} {second.text}"
+        citation = Citation(a.passage, a.source, text, 0.0, a.start_line, b.end_line if b.end_line is not None else a.end_line, a.page)
+        out.append(Span(first.passage, text, first.words | second.words, first.critical | second.critical,
+                        citation, first.order, 2))
+    return out
 
 
 def lexical(claim: Claim, span: Span) -> tuple[float, float]:

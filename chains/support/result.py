@@ -21,12 +21,13 @@ class Citation:
     start_line: int | None = None
     end_line: int | None = None
     page: int | None = None
+    headings: str = ""  # the heading path or sheet name: part of an Office file's location
 
     def location(self, display: Callable[[str], str] = str) -> str:
         """``data/warranty.md:9-10`` or ``manual.pdf p.2`` (``display`` shortens the path)."""
         from loaders.location import location
 
-        return location(display(self.source), self.start_line, self.end_line, self.page)
+        return location(display(self.source), self.start_line, self.end_line, self.page, self.headings)
 
     def to_dict(self, display: Callable[[str], str] = str) -> dict[str, Any]:
         data: dict[str, Any] = {"passage": self.passage, "source": display(self.source)}
@@ -47,16 +48,27 @@ class SentenceSupport:
     supported: bool
     #: Best span first; for an unsupported sentence, the closest span (never shown as a marker).
     citations: tuple[Citation, ...] = ()
-    #: Numbers and names of the sentence that appear in no retrieved passage.
+    #: Numbers (with units) and names of the sentence that the cited text does not state.
     missing: tuple[str, ...] = ()
+    #: ``supported``, ``partial`` (the cited text states part of it: a qualifier, quantity or
+    #: subject differs) or ``unsupported``.
+    verdict: str = ""
+    #: Why it is not (wholly) supported, in words.
+    reasons: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            object.__setattr__(self, "verdict", SUPPORTED if self.supported else UNSUPPORTED)
 
     def to_dict(self, display: Callable[[str], str] = str) -> dict[str, Any]:
         return {
             "text": self.text,
             "score": round(self.score, 3),
             "supported": self.supported,
+            "verdict": self.verdict,
             "citations": [c.to_dict(display) for c in self.citations],
             "missing": list(self.missing),
+            "reasons": list(self.reasons),
         }
 
 
@@ -79,12 +91,15 @@ class Support:
     generated: str | None = None
     #: ``fallback``: the quotes shown instead, with where they are.
     quotes: list[SentenceSupport] = field(default_factory=list)
-    #: The answer with canonical ``[n]`` markers and ``[unsupported]`` flags.
+    #: The answer with the check's ``[n]`` markers and ``[partial]``/``[unsupported]`` flags.
     cited_text: str = ""
+    #: The same answer with the same ``[n]`` markers and no flags (``Answer.answer``).
+    marked_text: str = ""
     check_ms: float = 0.0
 
     @property
     def unsupported(self) -> list[SentenceSupport]:
+        """Sentences not wholly supported (``partial`` ones included)."""
         return [s for s in self.sentences if not s.supported]
 
     @property

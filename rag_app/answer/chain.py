@@ -82,7 +82,8 @@ def build_steps(setup: AnswerSetup) -> tuple[Runnable[dict[str, Any], dict[str, 
         from chains.combine import select
         from chains.passages import merge_overlapping
 
-        documents = merge_overlapping(inputs["documents"])
+        # Best score first: the sources list, the prompt's [n] and the citations share this order.
+        documents = sorted(merge_overlapping(inputs["documents"]), key=lambda d: -float(d.metadata.get("score") or 0.0))
         gate = setup.checker.not_in_documents(documents) if setup.checker is not None else None
         if gate is None:
             try:
@@ -99,18 +100,24 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
     """Generate (streamed when the caller streams), check support, count usage → the :class:`Answer`.
 
     ``invoke`` makes one non-streaming model call; ``stream``/``transform`` stream the
-    model's tokens as ``{"token"}`` chunks. Both end with ``{"answer": Answer}``.
+    model's tokens as ``{"token"}`` chunks. Both end with ``{"answer": Answer}``. The run
+    is LangChain's own: a ``RunnableLambda`` for ``invoke``, a ``RunnableGenerator`` for
+    streams, both named ``rag_answer``.
     """
 
     name = ANSWER_RUN
 
     def __init__(self, setup: AnswerSetup) -> None:
+        from langchain_core.runnables import RunnableGenerator
+
         self.setup = setup
+        self._whole = RunnableLambda(self._invoke, afunc=self._ainvoke, name=ANSWER_RUN)
+        self._pieces = RunnableGenerator(self._transform, self._atransform, name=ANSWER_RUN)
 
     # -- sync
 
     def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
-        return self._call_with_config(self._invoke, input, config)
+        return self._whole.invoke(input, config, **kwargs)
 
     def _invoke(self, inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         out = AddableDict()
@@ -120,10 +127,10 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
 
     def transform(self, input: Iterator[dict[str, Any]], config: RunnableConfig | None = None,
                   **kwargs: Any) -> Iterator[dict[str, Any]]:
-        yield from self._transform_stream_with_config(input, self._transform, config)
+        yield from self._pieces.transform(input, config, **kwargs)
 
     def stream(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        yield from self.transform(iter([input]), config)
+        yield from self._pieces.stream(input, config, **kwargs)
 
     def _transform(self, chunks: Iterator[dict[str, Any]], config: RunnableConfig) -> Iterator[AddableDict]:
         yield from self._run(_last(chunks), config, stream=True)
@@ -132,11 +139,12 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
         from chains import BackendError
         from chains.combine import generate
 
-        setup, started, pieces, usage = self.setup, time.perf_counter(), [], None
+        setup, started, pieces, usage, citer = self.setup, time.perf_counter(), [], None, None
         if inputs["gate"] is not None:
             pieces.append(inputs["gate"].cited_text)  # nothing relevant: say so without calling the LLM
             yield AddableDict(token=pieces[0])
         else:
+            citer = _citer(setup, inputs)
             try:
                 with setup.turn() if setup.turn else nullcontext():
                     started = time.perf_counter()  # time the model, not the wait for its turn
@@ -144,15 +152,20 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
                         piece, usage = _take(chunk, usage)
                         if piece:
                             pieces.append(piece)
-                            yield AddableDict(token=piece)
+                            shown = citer.feed(piece) if citer else piece
+                            if shown:
+                                yield AddableDict(token=shown)
             except BackendError as exc:
                 raise LLMError(str(exc)) from None
-        yield AddableDict(answer=_finish(setup, inputs, "".join(pieces), started, usage))
+            rest = citer.close() if citer else ""
+            if rest:
+                yield AddableDict(token=rest)
+        yield AddableDict(answer=_finish(setup, inputs, "".join(pieces), started, usage, citer))
 
     # -- async
 
     async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
-        return await self._acall_with_config(self._ainvoke, input, config)
+        return await self._whole.ainvoke(input, config, **kwargs)
 
     async def _ainvoke(self, inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         out = AddableDict()
@@ -162,15 +175,12 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
 
     async def atransform(self, input: AsyncIterator[dict[str, Any]], config: RunnableConfig | None = None,
                          **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
-        async for chunk in self._atransform_stream_with_config(input, self._atransform, config):
+        async for chunk in self._pieces.atransform(input, config, **kwargs):
             yield chunk
 
     async def astream(self, input: dict[str, Any], config: RunnableConfig | None = None,
                       **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
-        async def one() -> AsyncIterator[dict[str, Any]]:
-            yield input
-
-        async for chunk in self.atransform(one(), config):
+        async for chunk in self._pieces.astream(input, config, **kwargs):
             yield chunk
 
     async def _atransform(self, chunks: AsyncIterator[dict[str, Any]], config: RunnableConfig) -> AsyncIterator[AddableDict]:
@@ -186,11 +196,12 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
         from chains import BackendError
         from chains.combine import agenerate
 
-        setup, started, pieces, usage = self.setup, time.perf_counter(), [], None
+        setup, started, pieces, usage, citer = self.setup, time.perf_counter(), [], None, None
         if inputs["gate"] is not None:
             pieces.append(inputs["gate"].cited_text)
             yield AddableDict(token=pieces[0])
         else:
+            citer = _citer(setup, inputs)
             turn = setup.turn() if setup.turn else nullcontext()
             await asyncio.to_thread(turn.__enter__)  # a thread may wait for the turn; the loop must not
             try:
@@ -199,13 +210,26 @@ class AnswerStep(Runnable[dict[str, Any], dict[str, Any]]):
                     piece, usage = _take(chunk, usage)
                     if piece:
                         pieces.append(piece)
-                        yield AddableDict(token=piece)
+                        shown = citer.feed(piece) if citer else piece
+                        if shown:
+                            yield AddableDict(token=shown)
             except BackendError as exc:
                 raise LLMError(str(exc)) from None
             finally:
                 turn.__exit__(None, None, None)
-        done = await asyncio.to_thread(_finish, setup, inputs, "".join(pieces), started, usage)
+            rest = citer.close() if citer else ""
+            if rest:
+                yield AddableDict(token=rest)
+        done = await asyncio.to_thread(_finish, setup, inputs, "".join(pieces), started, usage, citer)
         yield AddableDict(answer=done)
+
+
+def _citer(setup: AnswerSetup, inputs: dict[str, Any]) -> Any:
+    """The support check's markers, added to the pieces as each sentence completes (so every
+    entry point shows the check's citations, never the model's own ``[n]``)."""
+    if setup.checker is None:
+        return None
+    return setup.checker.citer(inputs["question"], inputs["documents"])
 
 
 def _last(chunks: Iterator[dict[str, Any]]) -> dict[str, Any]:
@@ -227,13 +251,14 @@ def _take(chunk: Any, usage: Any) -> tuple[str, Any]:
     return chunk.text, usage
 
 
-def _finish(setup: AnswerSetup, inputs: dict[str, Any], text: str, started: float, usage: Any) -> Answer:
+def _finish(setup: AnswerSetup, inputs: dict[str, Any], text: str, started: float, usage: Any,
+            citer: Any = None) -> Answer:
     """Support check, sources and usage: the :class:`Answer` every entry point returns."""
     generate_ms = (time.perf_counter() - started) * 1000
     question, documents, support = inputs["question"], inputs["documents"], inputs["gate"]
     text = text.strip()
     if support is None and setup.checker is not None:
-        text, support = setup.checker.finish(question, text, documents)
+        text, support = setup.checker.finish(question, text, documents, citer.grounder if citer else None)
     answer = Answer(
         question=question,
         answer=text,

@@ -8,7 +8,7 @@ model it was calibrated on (``bench/calibrate_relevance.py``); for other models 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from chains.llm import LLM
@@ -43,4 +43,32 @@ def make_checker(settings: "Settings", embedder: "Embedder", llm: "LLM") -> "Sup
         threshold=settings.support_threshold,
         mode=unsupported_mode(settings, llm),
         min_relevance=min_relevance(settings, embedder),
+        entails=llm_judge(llm) if settings.support_judge == "llm" else None,
     )
+
+
+JUDGE_PROMPT = (
+    "Evidence: {evidence}\n\nClaim: {claim}\n\n"
+    "Does the evidence state the claim, with the same numbers, names, quantities and polarity? "
+    "Answer with one word: yes or no."
+)
+
+
+def llm_judge(llm: "LLM") -> "Callable[[str, str], bool | None]":
+    """``RAG_SUPPORT_JUDGE=llm``: the chat model says whether the evidence states the claim
+    (``None`` when it cannot be asked or its reply is neither yes nor no)."""
+    from rag_app.errors import ConfigError
+
+    model = llm.chat_model
+    if model is None:
+        raise ConfigError(f"RAG_SUPPORT_JUDGE=llm needs a chat model; {llm.label} is not one: choose another RAG_LLM or set RAG_SUPPORT_JUDGE=off")
+
+    def entails(claim: str, evidence: str) -> bool | None:
+        try:
+            reply = model.invoke(JUDGE_PROMPT.format(evidence=evidence, claim=claim)).text.strip().lower()
+        except Exception:  # noqa: BLE001 - the rules have decided already; the judge only adds
+            return None
+        word = reply.split()[0].strip(".,!:") if reply.split() else ""
+        return True if word == "yes" else False if word == "no" else None
+
+    return entails

@@ -29,9 +29,12 @@ def add_parser(sub: Any) -> None:
     m.add_argument("--qa", metavar="FILE", help="QA set (JSONL or CSV, as for `rag-app eval`)")
     m.add_argument("--corpus", metavar="DIR", help="the documents the questions are about")
     m.add_argument("--train", action="store_true", help="fine-tune the base model on the QA set's facts first (see --train-minutes)")
-    m.add_argument("--train-minutes", type=float, default=3.0, metavar="N", help="time budget for --train (default 3)")
-    m.add_argument("--train-on", choices=["qa", "qa+grounded"], default="qa",
-                   help="with --train: question/answer pairs (default), or also each question with its gold passage")
+    m.add_argument("--train-minutes", type=float, default=3.0, metavar="N",
+                   help="time budget of each --train model (default 3)")
+    m.add_argument("--train-on", choices=["qa", "docs", "both", "qa+grounded"], default="both",
+                   help="with --train: question/answer pairs of the trained questions (qa), the text of the documents "
+                        "they are about (docs), both as two models and rows (default), or qa pairs plus each question "
+                        "with its gold passage (qa+grounded)")
     m.add_argument("--lora", action="store_true", help="with --train: train a LoRA adapter (merged) instead of all weights")
     m.add_argument("--base", default="smollm2", help="with --train: the model to fine-tune (default: smollm2, offline)")
     m.add_argument("--train-output", metavar="DIR", help="with --train: where the model goes (default: beside the evaluation index)")
@@ -73,7 +76,7 @@ def _measured(args: "argparse.Namespace", advice: "Advice") -> int:
         raise ConfigError(f"--sample must be at least 1, got {args.sample}")
     m = measure(
         Path(args.qa), Path(args.corpus), model=args.model or (None if args.train else "./fine-tuned-model"),
-        train=args.train, train_minutes=args.train_minutes, train_on=args.train_on.split("+"), lora=args.lora,
+        train=args.train, train_minutes=args.train_minutes, train_on=args.train_on, lora=args.lora,
         base=args.base, train_output=Path(args.train_output) if args.train_output else None, retrain=args.retrain,
         extra=args.config, sample=args.sample, seed=args.seed, dynamic=args.dynamic,
         log=lambda line: print(line, file=sys.stderr, flush=True),

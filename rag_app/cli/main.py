@@ -1,7 +1,7 @@
 """The ``rag-app`` command. Heavy imports happen inside the commands, never here.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 index locked by another reindex,
-4 configuration error, 5 ``--strict`` and files were skipped, 130 interrupted.
+4 configuration error, 5 ``--strict`` and files were skipped (or read with warnings), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", action="store_true", help="reindex whenever files under the paths change, until SIGINT/SIGTERM")
     p.add_argument("--debounce", type=float, default=1.0, metavar="SECONDS", help="with --watch: wait for changes to settle this long (default 1)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="wait for another reindex to finish")
-    p.add_argument("--strict", action="store_true", help="exit 5 when files were skipped")
+    p.add_argument("--follow-links", action="store_true", help="follow symlinks that point outside the folders being indexed (RAG_FOLLOW_LINKS)")
+    p.add_argument("--strict", action="store_true", help="exit 5 when files were skipped or read with warnings")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_index_options(p)
 
@@ -86,22 +87,25 @@ def _progress() -> Any:
     def update(done: int, total: int) -> None:
         if "bar" not in bar:
             bar["bar"] = tqdm(total=total, unit="chunk", desc="embedding", leave=False, file=sys.stderr)
+        bar["bar"].total = total  # a streaming reindex learns the total a group at a time
         bar["bar"].n = done
         bar["bar"].refresh()
         if done >= total:
-            bar["bar"].close()
+            bar.pop("bar").close()
 
     return update
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from rag_app.cli.render import report_text
+    from rag_app.cli.render import report_text, warning_lines
 
     extra: dict[str, Any] = {}
     if args.include:
         extra["include"] = ",".join(args.include)
     if args.exclude:
         extra["exclude"] = ",".join(args.exclude)
+    if args.follow_links:
+        extra["follow_links"] = True
     if args.every:
         return _reindex_every(args, extra)
     if args.watch:
@@ -114,10 +118,10 @@ def cmd_reindex(args: argparse.Namespace) -> int:
             args.paths or None, verify=args.verify, dry_run=args.dry_run, rebuild=args.rebuild,
             wait=args.wait, progress=_progress(),
         )
-    for skipped in report.skipped:
-        print(f"warning: skipped {skipped.source}: {skipped.reason}", file=sys.stderr)
+    for line in warning_lines(report):
+        print(line, file=sys.stderr)
     print(json.dumps(report.to_dict()) if args.json else report_text(report))
-    return EXIT_PARTIAL if args.strict and report.skipped else EXIT_OK
+    return EXIT_PARTIAL if args.strict and (report.skipped or report.warnings) else EXIT_OK
 
 
 def _reindex_every(args: argparse.Namespace, extra: dict[str, Any]) -> int:

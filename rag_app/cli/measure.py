@@ -19,8 +19,10 @@ from rag_app.errors import EXIT_OK, ConfigError
 def add_parsers(sub: Any) -> None:
     """Add ``eval``, ``stats`` and ``cost`` to the ``rag-app`` sub-command parser."""
     p = sub.add_parser("eval", help="measure retrieval and answers on a QA set (hit rate, MRR, EM/F1, latency, cost)")
-    p.add_argument("qa", metavar="QA_FILE", help="questions: JSONL (id, question, answer, sources, contexts) or CSV (question, answer)")
-    p.add_argument("--corpus", required=True, metavar="DIR", help="the documents the questions are about")
+    p.add_argument("qa", metavar="QA_FILE", nargs="?", help="questions: JSONL (id, question, answer, sources, contexts) or CSV (question, answer)")
+    p.add_argument("--corpus", metavar="DIR", help="the documents the questions are about (with --perturb: default the configured index)")
+    p.add_argument("--perturb", action="store_true", help="measure the support check: claims made of the corpus's own sentences, true and changed (number, name, negation, qualifier, stitched)")
+    p.add_argument("--n", type=int, default=50, metavar="N", help="with --perturb: claims per kind (default 50)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
     p.add_argument("--sample", type=int, metavar="N", help="a random sample of N questions (see --seed)")
     p.add_argument("--seed", type=int, default=0, help="seed for --sample and --dynamic (default 0)")
@@ -58,6 +60,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag_app.measure.evaluate import Evaluator, evaluate, stderr_progress
     from rag_app.measure.qa_sets import load_qa, select
 
+    if args.perturb:
+        return cmd_perturb(args)
+    if not args.qa or not args.corpus:
+        raise ConfigError("eval needs a QA_FILE and --corpus DIR (or --perturb to measure the support check)")
     if args.sample is not None and args.sample < 1 or args.limit is not None and args.limit < 1:
         raise ConfigError("--sample and --limit need a positive number")
     base = load_settings(args, k=args.k, llm=args.llm, embeddings=args.embeddings)
@@ -106,6 +112,45 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print()
         print(dynamic_text(dynamic))
     print(f"\nper-question results: {results}" + (f"\nreport: {args.out}" if args.out else ""))
+    return EXIT_OK
+
+
+def cmd_perturb(args: argparse.Namespace) -> int:
+    """``eval --perturb``: how often changed claims are shown as supported (and true ones are)."""
+    from rag_app.app import RagApp
+    from rag_app.measure.evaluate import collection_name, default_eval_dir, stderr_progress
+    from rag_app.measure.perturb_run import claim_model, perturb_text, run_perturb
+
+    if args.n < 1:
+        raise ConfigError("--n needs a positive number")
+    if args.qa:
+        raise ConfigError("eval --perturb takes no QA_FILE: its claims come from the corpus (--corpus DIR)")
+    progress = stderr_progress if not args.json or sys.stderr.isatty() else (lambda _m: None)
+    model = claim_model()
+    base = load_settings(args, k=args.k, embeddings=args.embeddings)
+    corpus = Path(args.corpus) if args.corpus else None
+    if corpus is not None:
+        if not corpus.is_dir():
+            raise ConfigError(f"Corpus {corpus} is not a directory: pass --corpus DIR")
+        settings = base.with_overrides(persist_dir=str(Path(args.persist_dir) if args.persist_dir else default_eval_dir(corpus)),
+                                       ledger=False)
+        settings = settings.with_overrides(collection=collection_name(settings))
+    else:
+        settings = base.with_overrides(ledger=False)
+    # Every claim is answered: "not in the documents" (a retrieval gate) would hide the check.
+    settings = settings.with_overrides(min_relevance="0")
+    started = time.perf_counter()
+    with RagApp(settings, llm=model) as app:
+        if corpus is not None:
+            progress(f"indexing {corpus} into {settings.persist_dir} ({settings.collection}) ...")
+            app.reindex([corpus])
+        result = run_perturb(app, model, args.n, args.seed, progress)
+    result.update(corpus=str(corpus) if corpus else settings.persist_dir, duration_s=round(time.perf_counter() - started, 1))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"eval --perturb: {args.n} claims per kind from {result['corpus']} ({result['duration_s']} s)")
+        print(perturb_text(result))
     return EXIT_OK
 
 

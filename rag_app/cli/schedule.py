@@ -40,7 +40,7 @@ def log_line(report: "IndexReport") -> str:
     return (
         f"reindex files={report.files} read={report.files_read} added={report.added} "
         f"updated={report.updated} deleted={report.deleted} unchanged={report.unchanged} "
-        f"skipped={len(report.skipped)} chunks={report.chunks} duration={report.duration_s:.2f}s"
+        f"skipped={len(report.skipped)} warnings={len(report.warnings)} chunks={report.chunks} duration={report.duration_s:.2f}s"
         + (" interrupted" if report.interrupted else "")
     )
 
@@ -72,8 +72,10 @@ def run_every(
             try:
                 report = run_once()
                 say(log_line(report))
-                for skipped in report.skipped:
-                    say(f"warning: skipped {skipped.source}: {skipped.reason}")
+                from rag_app.cli.render import warning_lines
+
+                for line in warning_lines(report):
+                    say(line)
             except LockBusy as exc:
                 say(f"skipped this run: {exc}")
             except RagError as exc:

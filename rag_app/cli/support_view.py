@@ -17,7 +17,7 @@ def supporting(support: "Support | None") -> dict[int, tuple[str, str]]:
     """Passage number → (location of the supporting lines, the supporting text)."""
     found: dict[int, list["Citation"]] = {}
     for sentence in support.shown if support else []:
-        if sentence.supported:
+        if sentence.verdict != "unsupported":  # the sentences that carry an [n]
             for citation in sentence.citations:
                 found.setdefault(citation.passage, []).append(citation)
     result = {}
@@ -27,7 +27,7 @@ def supporting(support: "Support | None") -> dict[int, tuple[str, str]]:
         if lines and first.page is None:
             start = min(c.start_line for c in lines)  # type: ignore[type-var]
             end = max(c.end_line or c.start_line for c in lines)  # type: ignore[type-var]
-            where = location(display_path(first.source), start, end)
+            where = location(display_path(first.source), start, end, headings=first.headings)
         else:
             where = first.location(display_path)
         texts = list(dict.fromkeys(c.text for c in citations))
@@ -42,8 +42,9 @@ def unsupported_block(support: "Support") -> str:
         return ""
     lines = ["Not supported by the sources:"]
     for sentence in bad:
-        missing = f"  (in no source: {', '.join(sentence.missing)})" if sentence.missing else ""
-        lines.append(f"  - {sentence.text}{missing}")
+        why = "; ".join(sentence.reasons) or (f"not in the cited text: {', '.join(sentence.missing)}" if sentence.missing else "")
+        lead = "partly: " if sentence.verdict == "partial" else ""
+        lines.append(f"  - {sentence.text}" + (f"  ({lead}{why})" if why or lead else ""))
     return "\n".join(lines)
 
 
@@ -107,14 +108,14 @@ def _sentences(sentences: "list[SentenceSupport]") -> list[str]:
     lines = []
     for n, sentence in enumerate(sentences, 1):
         lines.append(f"{n}. {sentence.text}")
-        verdict = "supported" if sentence.supported else "NOT supported"
+        verdict = {"supported": "supported", "partial": "partly supported"}.get(sentence.verdict, "NOT supported")
         if not sentence.citations:
             lines.append(f"   {verdict} ({sentence.score:.2f}): no passage comes close")
         for i, citation in enumerate(sentence.citations):
-            how = f"{verdict} ({sentence.score:.2f}) by" if sentence.supported else f"{verdict} ({sentence.score:.2f}); closest is"
+            how = f"{verdict} ({sentence.score:.2f}) by" if sentence.verdict != "unsupported" else f"{verdict} ({sentence.score:.2f}); closest is"
             lead = how if i == 0 else "   and by"
             lines.append(f"   {lead} [{citation.passage}] {citation.location(display_path)}")
             lines.append(textwrap.indent(textwrap.fill(f"“{citation.text}”", 92), "     "))
-        if sentence.missing:
-            lines.append(f"   in no source: {', '.join(sentence.missing)}")
+        for reason in sentence.reasons:
+            lines.append(f"   {reason}")
     return lines

@@ -78,8 +78,10 @@ def run_watch(
             say(f"error: {exc}")
             return True
         say(log_line(report))
-        for skipped in report.skipped:
-            say(f"warning: skipped {skipped.source}: {skipped.reason}")
+        from rag_app.cli.render import warning_lines
+
+        for line in warning_lines(report):
+            say(line)
         return True
 
     quiet_ms = max(50, int(debounce * 1000))

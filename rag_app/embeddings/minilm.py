@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from rag_app.embeddings.registry import Embedder, register_embeddings
@@ -41,6 +42,7 @@ class MiniLMEmbedder(Embedder):
         self._model: Any = None
         self._tokenizer: Any = None
         self._onnx: Any = None
+        self._loading = threading.Lock()  # threads that embed first wait for one load
 
     @property
     def dimension(self) -> int:
@@ -65,6 +67,11 @@ class MiniLMEmbedder(Embedder):
         return str(get_model_path())
 
     def _load(self) -> None:
+        with self._loading:
+            if self._model is None:
+                self._load_now()
+
+    def _load_now(self) -> None:
         model_dir = self._resolve_dir()
         if self.runtime == "onnx":
             from pathlib import Path
@@ -81,7 +88,7 @@ class MiniLMEmbedder(Embedder):
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         self._tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self._model = AutoModel.from_pretrained(model_dir).eval()
+        self._model = AutoModel.from_pretrained(model_dir).eval()  # last: a set model is ready
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         # ONNX batches by token count itself (see OnnxMiniLM.embed): hand it every text at once.

@@ -15,7 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
+import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +26,8 @@ from typing import Any
 
 PRECISIONS = ("fp32", "int8")
 _EXPORT_VERSION = "1"  # bump when the export recipe changes: a new cache key
+#: Threads that need the ONNX file at once wait for one export (and one transformers import).
+_EXPORTING = threading.Lock()
 
 
 def weights_file(model_dir: Path) -> Path:
@@ -81,12 +86,14 @@ def model_path(model_dir: Path, precision: str) -> Path:
     target = folder / f"model-{precision}.onnx"
     if target.is_file():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    fused = folder / "model-fp32.onnx"
-    if not fused.is_file():
-        _export_fused(model_dir, fused)
-    if precision == "int8" and not target.is_file():
-        _quantize(fused, target)
+    with _EXPORTING:
+        folder.mkdir(parents=True, exist_ok=True)
+        fused = folder / "model-fp32.onnx"
+        if not fused.is_file():
+            print(f"Exporting the embedding model to ONNX in {folder} (once; about 20 s)...", file=sys.stderr)
+            _export_fused(model_dir, fused)
+        if precision == "int8" and not target.is_file():
+            _quantize(fused, target)
     return target
 
 
@@ -119,7 +126,10 @@ def _export_fused(model_dir: Path, target: Path) -> None:
         raw = Path(tmp) / "raw.onnx"
         ids = torch.ones(2, 8, dtype=torch.long)
         axes = {0: "batch", 1: "tokens"}
-        with torch.inference_mode():
+        # The tracer warns about Python-level branches in the BERT code; they do not depend on the
+        # input sizes (checked: the graph answers any batch and length), so users need not see it.
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
                 Encoder(),
                 (ids, torch.ones_like(ids), torch.zeros_like(ids)),

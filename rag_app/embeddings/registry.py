@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import threading
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -50,7 +51,25 @@ class Embedder(Embeddings):
         return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        return self._embed([text])[0]
+        """The question's vector; a question asked again (a server hears the same ones often)
+        is not embedded again: the last :data:`QUERY_CACHE` vectors are kept."""
+        cache: dict[str, tuple[float, ...]] | None = self.__dict__.get("_queries")
+        if cache is None:
+            cache = self.__dict__.setdefault("_queries", {})
+        found = cache.get(text)
+        if found is not None:
+            return list(found)
+        vector = self._embed([text])[0]
+        with _QUERY_LOCK:
+            cache[text] = tuple(vector)
+            while len(cache) > QUERY_CACHE:
+                cache.pop(next(iter(cache)))
+        return list(vector)
+
+
+#: Question vectors an embedder keeps (oldest dropped first).
+QUERY_CACHE = 2048
+_QUERY_LOCK = threading.Lock()
 
 
 EmbedderFactory = Callable[..., Embedder]  # (model) or (model, options)

@@ -5,10 +5,11 @@ corpus (``<eval dir>/dynamic/corpus``, restored from the original at the start
 of every run):
 
 1. index the copy and ask the sampled questions (*before*);
-2. for a share of them whose short answer appears verbatim in their gold
-   passage, replace the answer in that passage with a clearly different value
-   (numbers shifted, names swapped for another answer of the set that shares no
-   word with the old one);
+2. for a share of them, find the reference answer in the corpus files (case- and
+   whitespace-insensitive; in the gold passage, else the gold source, else the
+   source retrieved for it; a long answer's first date, number or name) and
+   replace it there with a different value of the same kind taken from the
+   corpus (:mod:`rag_app.measure.facts`); every edit is recorded;
 3. delete a share of the documents (gold sources of other sampled questions);
 4. reindex incrementally and ask again (*after*).
 
@@ -20,20 +21,18 @@ the change that still give the old fact, or cite a deleted document.
 from __future__ import annotations
 
 import random
-import re
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from rag_app.measure import metrics
 from rag_app.measure.eval_config import EvalConfig
+from rag_app.measure.facts import ValuePool, find_all, locate
 from rag_app.measure.evaluate import Evaluator
 from rag_app.measure.qa_sets import QAItem
 from rag_app.measure.scoring import score_answer
 
-_NUMBER = re.compile(r"\d+")
-_FALLBACK_NAMES = ["Quillon Marsh", "Verrity Oakes", "Tamsin Vale", "Orrin Castellane"]
 
 
 def sync_copy(original: Path, copy: Path) -> None:
@@ -52,52 +51,84 @@ def sync_copy(original: Path, copy: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def new_value(old: str, pool: Sequence[str], avoid: str, rng: random.Random) -> str:
-    """A replacement for the fact ``old`` that shares no word with it and is absent from ``avoid``."""
-    if _NUMBER.search(old):
-        def shift(match: re.Match[str]) -> str:
-            n = int(match.group(0))
-            return str(n + 17 if 1000 <= n <= 2100 else n * 3 + 7)
+@dataclass
+class ChangePlan:
+    """What the change step does to the corpus copy: edited file texts, the edits, the deleted files."""
 
-        return _NUMBER.sub(shift, old)
-    old_words = set(metrics.normalize_answer(old).split())
-    text = metrics.normalize_answer(avoid)
-    candidates = [
-        p for p in dict.fromkeys(pool)
-        if p and not _NUMBER.search(p) and metrics.is_short(p)
-        and not old_words & set(metrics.normalize_answer(p).split())
-        and f" {metrics.normalize_answer(p)} " not in f" {text} "
-    ]
-    alike = [p for p in candidates if p[:1].isupper() == old[:1].isupper()]  # a name for a name
-    if alike or candidates:
-        return rng.choice(alike or candidates)
-    return next((n for n in _FALLBACK_NAMES if n.lower() not in avoid.lower()), _FALLBACK_NAMES[0])
+    texts: dict[str, str]  # every file's text after the edits
+    pairs: list[tuple[QAItem, QAItem]]  # (item with the old fact as reference, item with the new one)
+    edits: list[dict[str, Any]]  # one record per edited fact (``meta.change.edited_facts`` of advise)
+    edited_files: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
 
 
 def plan_edits(
-    items: Sequence[QAItem], files: dict[str, str], share: float, pool: Sequence[str], rng: random.Random
-) -> tuple[dict[str, str], list[tuple[QAItem, QAItem]]]:
-    """Edited file texts and ``(old item, item with the new fact)`` pairs."""
-    eligible = [
-        it for it in items
-        if it.answer and metrics.is_short(it.answer) and it.contexts and it.sources
-        and it.answer in it.contexts[0] and it.sources[0] in files and it.contexts[0] in files[it.sources[0]]
-    ]
-    wanted = min(len(eligible), round(share * len(items)))
+    items: Sequence[QAItem], files: dict[str, str], share: float, pool: Sequence[str], rng: random.Random,
+    retrieved: dict[str, Sequence[str]] | None = None, min_edits: int = 0,
+) -> tuple[dict[str, str], list[tuple[QAItem, QAItem]], list[dict[str, Any]]]:
+    """Edited file texts, ``(old, new)`` item pairs and a record per edit (:mod:`rag_app.measure.facts`).
+
+    About ``share`` of the questions (at least ``min_edits``, as many as can be) get their fact
+    replaced, in the passage that states it, by a different value of the same kind from the corpus.
+    """
+    retrieved = retrieved or {}
+    values = ValuePool(files.values(), extra_names=pool)
+    wanted = max(min_edits, round(share * len(items)))
     texts = dict(files)
     pairs: list[tuple[QAItem, QAItem]] = []
-    for item in rng.sample(eligible, len(eligible)):
+    edits: list[dict[str, Any]] = []
+    touched: set[str] = set()  # passages already edited: another question's context no longer matches them
+    order = rng.sample(list(items), len(items))
+    first = {it.id: locate(it.answer or "", it.contexts, it.sources, files, retrieved.get(it.id, ())) for it in order}
+    # a date, number or name first: a phrase has no "value of the same kind", only another answer of the set
+    order.sort(key=lambda it: first[it.id] is None or first[it.id].kind == "phrase")  # type: ignore[union-attr]
+    for item in order:
         if len(pairs) >= wanted:
             break
-        assert item.answer is not None
-        source, passage = item.sources[0], item.contexts[0]
-        if passage not in texts[source]:
-            continue  # another question already changed this passage
-        value = new_value(item.answer, pool, texts[source], rng)
-        changed = passage.replace(item.answer, value)
-        texts[source] = texts[source].replace(passage, changed, 1)
-        pairs.append((item, replace(item, answer=value, contexts=[changed], meta={"all_answers": [value]})))
-    return texts, pairs
+        if not item.answer or first[item.id] is None or any(" ".join(c.split()) in touched for c in item.contexts):
+            continue
+        loc = locate(item.answer, item.contexts, item.sources, texts, retrieved.get(item.id, ()))
+        if loc is None:
+            continue
+        text = texts[loc.file]
+        value = values.replacement(loc.fact, text, rng, phrases=pool)
+        spans = find_all(loc.fact, text, loc.start, loc.end)
+        if not spans or find_all(value, text):
+            continue
+        changed = text
+        for s, e in reversed(spans):
+            changed = changed[:s] + value + changed[e:]
+        end = loc.end + len(spans) * len(value) - sum(e - s for s, e in spans)
+        touched.add(" ".join(text[loc.start:loc.end].split()))
+        texts[loc.file] = changed
+        short = metrics.is_short(item.answer)
+        old = item if short else replace(item, answer=loc.fact, meta={"all_answers": [loc.fact]})
+        new = replace(item, answer=value, contexts=[changed[loc.start:end]], meta={"all_answers": [value]})
+        pairs.append((old, new))
+        edits.append({"id": item.id, "question": item.question, "file": loc.file, "kind": loc.kind, "old": loc.fact,
+                      "new": value, "occurrences": len(spans), "found_by": loc.found_by,
+                      "answer": "short" if short else "long (a fact inside it)"})
+    return texts, pairs, edits
+
+
+def plan_change(items: Sequence[QAItem], files: dict[str, str], share: float, delete_share: float, rng: random.Random,
+                pool: Sequence[str], retrieved: dict[str, Sequence[str]] | None = None, min_edits: int = 0) -> ChangePlan:
+    """Edits (:func:`plan_edits`), then ``delete_share`` of the files deleted: sources of questions left unedited."""
+    texts, pairs, edits = plan_edits(items, files, share, pool, rng, retrieved, min_edits)
+    edited_files = {n for n in files if texts[n] != files[n]}
+    edited_ids = {old.id for old, _ in pairs}
+    names = sorted(files)
+    candidates = sorted({f for it in items if it.id not in edited_ids for f in _files_of(it, files)} - edited_files)
+    if not candidates:
+        candidates = sorted(set(names) - edited_files)
+    n_delete = min(len(candidates), max(1, round(delete_share * len(names)))) if delete_share > 0 else 0
+    deleted = set(rng.sample(candidates, n_delete)) if n_delete else set()
+    return ChangePlan(texts, pairs, edits, edited_files, deleted)
+
+
+def _files_of(item: QAItem, files: dict[str, str]) -> list[str]:
+    names = {s.replace("\\", "/").rsplit("/", 1)[-1] for s in item.sources}
+    return [f for f in files if f in item.sources or f.rsplit("/", 1)[-1] in names]
 
 
 def run_dynamic(
@@ -109,11 +140,18 @@ def run_dynamic(
     seed: int = 0,
     pool: Sequence[str] | None = None,
     only_changed: bool = False,
+    min_edits: int = 0,
+    plans: list[ChangePlan] | None = None,
+    also_before: Sequence[QAItem] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Before/after accuracy on changed facts and the staleness rate; and per-question rows.
 
     ``only_changed``: after the change, ask only the questions whose fact changed or whose
     source was deleted (no accuracy on unchanged questions after; much faster with slow models).
+    ``min_edits``: edit at least this many facts when that many can be located.
+    ``plans``: the same change for several configurations: an empty list receives this run's
+    plan (made with the sources retrieved before the change), a filled one is applied as it is.
+    ``also_before``: more questions asked before the change only (rows with ``phase="seen"``).
     """
     rng = random.Random(seed)
     work = evaluator.eval_dir / "dynamic" / "corpus"
@@ -122,21 +160,23 @@ def run_dynamic(
     app = evaluator.app(config, corpus=work, suffix="-dyn")
     evaluator.reindex(app, work)  # the copy may hold last run's edits: bring the index back first
 
-    evaluator.progress(f"[dynamic] asking {len(items)} questions before the change ...")
+    evaluator.progress(f"[dynamic] asking {len(items) + len(also_before)} questions before the change ...")
     before = {it.id: evaluator.ask(app, config, it, work) for it in items}
+    seen_rows = [{**evaluator.ask(app, config, it, work), "phase": "seen", "change": "none"} for it in also_before]
 
-    names = sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file())
-    files = {n: (work / n).read_text(encoding="utf-8", errors="replace") for n in names}
-    texts, pairs = plan_edits(items, files, share, pool or [it.answer or "" for it in items], rng)
-    edited_files = {n for n in names if texts[n] != files[n]}
-    edited_ids = {old.id for old, _ in pairs}
-    candidates = sorted({s for it in items if it.id not in edited_ids for s in it.sources if s in files} - edited_files)
-    if not candidates:
-        candidates = sorted(set(names) - edited_files)
-    n_delete = min(len(candidates), max(1, round(delete_share * len(names)))) if delete_share > 0 else 0
-    deleted = set(rng.sample(candidates, n_delete)) if n_delete else set()
+    if plans:
+        plan = plans[0]
+    else:
+        names = sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file())
+        files = {n: (work / n).read_text(encoding="utf-8", errors="replace") for n in names}
+        retrieved = {i: [r["source"] for r in row.get("retrieved", [])] for i, row in before.items()}
+        plan = plan_change(items, files, share, delete_share, rng, pool or [it.answer or "" for it in items],
+                           retrieved, min_edits)
+        if plans is not None:
+            plans.append(plan)
+    pairs, edited_files, deleted = plan.pairs, plan.edited_files, plan.deleted
     for name in edited_files:
-        (work / name).write_text(texts[name], encoding="utf-8")
+        (work / name).write_text(plan.texts[name], encoding="utf-8")
     for name in deleted:
         (work / name).unlink()
     evaluator.progress(f"[dynamic] changed {len(pairs)} facts in {len(edited_files)} files, deleted {len(deleted)} files; reindexing ...")
@@ -145,6 +185,7 @@ def run_dynamic(
 
     evaluator.progress(f"[dynamic] asking {'the changed' if only_changed else len(items)} questions after the change ...")
     new_items = {new.id: new for _, new in pairs}
+    old_items = {old.id: old for old, _ in pairs}
     rows: list[dict[str, Any]] = []
     stale_edit = stale_delete = cited_deleted = 0
     acc_new_before: list[float] = []
@@ -153,13 +194,15 @@ def run_dynamic(
     acc_same_after: list[float] = []
     deleted_questions = 0
     for item in items:
-        unchanged = item.id not in new_items and not (item.sources and set(item.sources) <= deleted)
+        own = set(_files_of(item, plan.texts))
+        lost = bool(own) and own <= deleted
+        unchanged = item.id not in new_items and not lost
         if only_changed and unchanged:
             before[item.id].update(phase="before", change="none")
             rows.append(before[item.id])
             continue
         after = evaluator.ask(app, config, new_items.get(item.id, item), work)
-        old_refs = item.references
+        old_refs = old_items[item.id].references if item.id in old_items else item.references
         cites_deleted = any(r["source"] in deleted_names for r in after.get("retrieved", []))
         says_old = bool(old_refs) and metrics.contains_answer(after.get("answer", ""), old_refs) == 1.0
         if item.id in new_items:
@@ -169,7 +212,7 @@ def run_dynamic(
             acc_new_after.append(float(bool(after.get("correct"))))
             stale = says_old and not after.get("correct")
             stale_edit += stale
-        elif item.sources and set(item.sources) <= deleted:
+        elif lost:
             change = "deleted"
             deleted_questions += 1
             stale = cites_deleted or says_old
@@ -183,7 +226,7 @@ def run_dynamic(
         cited_deleted += cites_deleted
         before[item.id].update(phase="before", change=change)
         after.update(phase="after", change=change, stale=stale, cites_deleted=cites_deleted,
-                     old_answer=item.answer if change == "edited" else None)
+                     old_answer=old_items[item.id].answer if change == "edited" else None)
         rows += [before[item.id], after]
 
     changed = len(pairs) + deleted_questions
@@ -191,6 +234,7 @@ def run_dynamic(
         "config": config.label,
         "questions": len(items),
         "edited_facts": len(pairs),
+        "edits": plan.edits,
         "edited_files": sorted(edited_files),
         "deleted_files": sorted(deleted),
         "deleted_questions": deleted_questions,
@@ -205,8 +249,8 @@ def run_dynamic(
         "staleness_rate": (stale_edit + stale_delete) / changed if changed else None,
     }
     if not pairs:
-        summary["note"] = "no question has a short answer found verbatim in its passage: only deletions were measured"
-    return summary, rows
+        summary["note"] = "no sampled question's answer (or a date, number or name in it) was found in the corpus: only deletions were measured"
+    return summary, rows + seen_rows
 
 
 def dynamic_text(summary: dict[str, Any]) -> str:

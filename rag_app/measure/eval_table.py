@@ -31,6 +31,7 @@ def summarize(rows: Sequence[dict[str, Any]], config: EvalConfig) -> dict[str, A
         "key_precision": avg("key_precision"),
         "accuracy": metrics.mean(float(r["correct"]) for r in rows if r.get("correct") is not None),
         "judge_correct": avg("judge_correct"), "judge_faithful": avg("judge_faithful"),
+        **support_summary(rows),
         "k": config.query.get("k"),
         "llm": next((r["llm"] for r in rows if r.get("llm")), config.query.get("llm")),
     }
@@ -43,12 +44,27 @@ def summarize(rows: Sequence[dict[str, Any]], config: EvalConfig) -> dict[str, A
     return summary
 
 
+def support_summary(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """Answers shown as supported that are wrong; wrong answers that were flagged or replaced;
+    citation precision (cited sentences that contain the reference answer)."""
+    judged = [r for r in rows if r.get("correct") is not None and "shown_supported" in r]
+    shown = [r for r in judged if r["shown_supported"]]
+    wrong = [r for r in judged if r["correct"] is False]
+    cited = sum(r.get("cited") or 0 for r in rows)
+    return {
+        "supported_wrong": metrics.mean(float(r["correct"] is False) for r in shown) if shown else None,
+        "wrong_flagged": metrics.mean(float(r["flagged"]) for r in wrong) if wrong else None,
+        "citation_precision": sum(r.get("cited_hits") or 0 for r in rows) / cited if cited else None,
+    }
+
+
 # --- text ------------------------------------------------------------------------------
 
 _COLUMNS = [
     ("config", "config", "{}"), ("n", "questions", "{}"), ("hit@k", "hit", "{:.3f}"), ("src@k", "source_hit", "{:.3f}"),
     ("MRR", "mrr", "{:.3f}"), ("nDCG", "ndcg", "{:.3f}"), ("EM", "em", "{:.3f}"), ("F1", "f1", "{:.3f}"),
     ("contain", "contains", "{:.3f}"), ("keyrec", "key_recall", "{:.3f}"), ("keyprec", "key_precision", "{:.3f}"), ("acc", "accuracy", "{:.3f}"),
+    ("sup&wrong", "supported_wrong", "{:.3f}"), ("wrong flagged", "wrong_flagged", "{:.3f}"), ("cite prec", "citation_precision", "{:.3f}"),
     ("judge", "judge_correct", "{:.3f}"), ("ret p50/p95 ms", ("retrieve_p50_ms", "retrieve_p95_ms"), "{:.0f}/{:.0f}"),
     ("gen p50/p95 ms", ("generate_p50_ms", "generate_p95_ms"), "{:.0f}/{:.0f}"),
     ("tok/q", "prompt_tokens_mean", "{:.0f}"), ("$/query", "cost_per_query", "{:.6f}"),

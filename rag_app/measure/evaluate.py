@@ -40,7 +40,7 @@ from rag_app.measure.eval_config import EvalConfig
 from rag_app.measure.eval_table import summarize
 from rag_app.measure.judge import judge
 from rag_app.measure.qa_sets import QAItem
-from rag_app.measure.scoring import relevance, score_answer
+from rag_app.measure.scoring import relevance, score_answer, support_fields
 from rag_app.settings import Settings
 
 if TYPE_CHECKING:
@@ -151,6 +151,7 @@ class Evaluator:
         flags = [r["relevant"] for r in retrieved]
         row["answer"] = answer.answer
         row.update(score_answer(answer.answer, item))
+        row.update(support_fields(answer, item, row.get("correct")))
         if item.sources or item.contexts:
             total = self._total_relevant(app, item, corpus or self.corpus)
             row.update(

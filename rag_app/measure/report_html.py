@@ -22,7 +22,8 @@ BARS = [
 _TABLE_KEYS = [
     ("config", "config"), ("questions", "n"), ("hit", "hit@k"), ("source_hit", "source@k"), ("mrr", "MRR"),
     ("ndcg", "nDCG@k"), ("em", "EM"), ("f1", "F1"), ("contains", "contains"), ("key_recall", "key recall"), ("key_precision", "key precision"),
-    ("accuracy", "accuracy"), ("judge_correct", "judge: correct"), ("judge_faithful", "judge: faithful"),
+    ("accuracy", "accuracy"), ("supported_wrong", "shown supported, wrong"), ("wrong_flagged", "wrong, flagged"),
+    ("citation_precision", "citation precision"), ("judge_correct", "judge: correct"), ("judge_faithful", "judge: faithful"),
     ("retrieve_p50_ms", "retrieve p50 ms"), ("retrieve_p95_ms", "retrieve p95 ms"),
     ("generate_p50_ms", "generate p50 ms"), ("generate_p95_ms", "generate p95 ms"),
     ("prompt_tokens_mean", "prompt tokens"), ("completion_tokens_mean", "completion tokens"),

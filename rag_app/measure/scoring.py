@@ -17,6 +17,8 @@ from rag_app.measure import metrics
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
+    from rag_app.results import Answer
+
     from rag_app.measure.qa_sets import QAItem
 
 
@@ -72,3 +74,25 @@ def score_answer(prediction: str, item: QAItem) -> dict[str, Any]:
     shared = max(len(metrics.key_tokens(prediction) & metrics.key_tokens(r)) for r in refs)
     correct = precision >= metrics.LONG_PRECISION and shared >= metrics.LONG_MIN_SHARED
     return {"kind": "long", "key_recall": round(recall, 4), "key_precision": round(precision, 4), "correct": correct}
+
+
+def support_fields(answer: "Answer", item: QAItem, correct: bool | None) -> dict[str, Any]:
+    """How the support check labelled the answer, against the reference.
+
+    ``shown_supported``: the user saw it as supported (status ``supported``, nothing replaced);
+    ``flagged``: it was marked partial/unsupported, replaced by quotes or dropped, or not
+    generated; ``cited``/``cited_hits``: citations of attributed sentences, and how many of the
+    cited sentences contain a (short) reference answer (citation precision).
+    """
+    support = answer.support
+    if support is None:
+        return {}
+    shown = support.status == "supported" and support.action == "none"
+    fields: dict[str, Any] = {"support": support.status, "support_action": support.action,
+                              "shown_supported": shown, "flagged": not shown}
+    refs = item.references
+    if refs and metrics.is_short(refs[0]):
+        cited = [c.text for s in support.shown if s.verdict != "unsupported" for c in s.citations]
+        fields["cited"] = len(cited)
+        fields["cited_hits"] = sum(int(metrics.contains_answer(text, refs)) for text in cited)
+    return fields

@@ -19,25 +19,31 @@ Chroma's HNSW graph: vector search is **exact** (one matrix product over one
 vector per distinct text), so a file that repeats one paragraph thousands of
 times cannot hide the rest of the collection, as it does in HNSW. The matrix is
 loaded once per process and reloaded when the collection's generation changes.
-Chroma is only asked when the search side does not know the collection yet
-(an index built before it existed, or one written by another machine).
+
+Queries are read-only. Each search reads one snapshot of the search side through
+its thread's own read-only connection (:mod:`rag_app.store.reader`), so a reindex
+or a rebuild committing meanwhile is seen whole or not at all. When this process
+has no search side for the collection (written by another machine, an older
+layout), Chroma answers alone (:mod:`rag_app.retrieval.from_chroma`) until the
+writer's next reindex builds it; nothing on the query path syncs or writes.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rag_app.errors import ConfigError, IndexMissing
+from rag_app.retrieval.options import RetrievalOptions, glob_matches, make_document, parse_where
 
 if TYPE_CHECKING:
-    from chromadb.api.models.Collection import Collection
     from langchain_core.documents import Document
 
-    from rag_app.settings import Settings
     from rag_app.store.index import VectorIndex
+    from rag_app.store.search_side import ChunkStore
+
+__all__ = ["HYBRID_ALPHA", "HYBRID_METHOD", "RRF_K", "RetrievalOptions", "Searcher", "fuse", "parse_where"]
 
 #: Hybrid fusion: weight of the (min-max normalised) cosine; BM25 gets the rest.
 HYBRID_ALPHA = 0.2
@@ -46,110 +52,91 @@ HYBRID_METHOD = "weighted"
 RRF_K = 60
 
 
-@dataclass(frozen=True)
-class RetrievalOptions:
-    """How to pick the chunks given to the model (values checked by :class:`Settings`)."""
-
-    k: int = 4
-    search: str = "hybrid"
-    fetch_k: int = 20
-    min_score: float = 0.0
-    where: str | None = None
-    mmr_lambda: float = 0.5
-
-    @classmethod
-    def from_settings(cls, settings: "Settings", where: str | None = None) -> "RetrievalOptions":
-        return cls(k=settings.k, search=settings.search, fetch_k=settings.fetch_k,
-                   min_score=settings.min_score, where=where or None)
-
-
-def parse_where(text: str) -> tuple[str, str]:
-    """``'source:docs/*.md'`` → ``("source", "docs/*.md")``."""
-    field, sep, pattern = text.partition(":")
-    if not sep or not field.strip() or not pattern.strip():
-        raise ConfigError(f"--where must look like FIELD:GLOB, e.g. 'source:docs/*.md', got {text!r}")
-    return field.strip(), pattern.strip()
-
-
-def _matches(field: str, value: str, pattern: str) -> bool:
-    if fnmatch.fnmatchcase(value, pattern):
-        return True
-    if field == "source":
-        # Sources are absolute paths; let 'docs/*.md' and '*.md' match them too.
-        import os
-
-        rel = os.path.relpath(value) if os.path.isabs(value) else value
-        return fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(value, "*/" + pattern.lstrip("/"))
-    return False
-
-
 @dataclass
 class _View:
     """One collection's distinct-text vectors, loaded once per generation."""
 
     collection: str
     generation: int
-    hashes: list[str]
+    hashes: Any  # the distinct texts' content hashes: a list, or the writer's sorted array (mapped)
     matrix: Any  # float32 (n, dim)
-    row: dict[str, int]
+    row: Any  # content hash -> row: a dict, or binary search over the mapped array
     bm25: Any = None  # sparse (terms x n) BM25 weights, loaded on first keyword search
 
 
 class Searcher:
-    """Runs one retrieval against a :class:`VectorIndex` with :class:`RetrievalOptions`."""
+    """Runs one retrieval against a :class:`VectorIndex` with :class:`RetrievalOptions` (thread-safe)."""
 
     def __init__(self, index: "VectorIndex", remote: bool = False) -> None:
+        from rag_app.store.reader import SideReader
+
         self.index = index
-        self.remote = remote  # a Chroma server others may write to: check it per query
+        self.remote = remote  # a Chroma server others may write to: ask it which collection serves
+        self.side = SideReader(index.records.path)
+        self.arrays = index.records.path.parent / "arrays"  # what the writer publishes to map
         self._view: _View | None = None
-        self._fingerprint: str | None = None
+        self._loading = threading.Lock()
         self.corpus_builds = 0  # how often the vectors were (re)loaded into this process
 
     # --- what the search reads ----------------------------------------------------------
 
+    def resolve(self, store: "ChunkStore | None") -> tuple[str, "ChunkStore | None"]:
+        """The physical collection serving the index now, and ``store`` if it holds that collection.
+
+        Local: the alias this snapshot records. With a server: the alias and the writer's stamp
+        published beside the collection; a local search side is used only if its stamp matches.
+        """
+        name = self.index.name
+        if self.remote:
+            physical, stamp = self.index.published()
+            if store is not None and store.knows(physical) and store.stamp(physical) == stamp:
+                self.index.check_setup(store.setup(physical) or {})
+                return physical, store
+            return physical, None
+        physical = store.alias(name) if store is not None and store.current else None
+        if physical is None:
+            return self.index.published()[0], None
+        if store is not None and store.knows(physical):
+            self.index.check_setup(store.setup(physical) or {})
+            return physical, store
+        return physical, None
+
     def collection_name(self) -> str:
-        index = self.index
-        store = index.records.chunks
-        index.refresh()  # another process may have rebuilt and switched collections
-        physical = index.physical_name()
-        setup = store.setup(physical)
-        if self.remote or setup is None or store.generation(physical) == 0:
-            collection = self._chroma_collection()
-            physical = collection.name
-            if self.remote:
-                ids = sorted(collection.get(include=[])["ids"])
-                fingerprint = hashlib.sha256("\n".join(ids).encode()).hexdigest()
-                if fingerprint != self._fingerprint:
-                    index.sync_search_side(collection, force=True)
-                    self._fingerprint = fingerprint
-            else:
-                index.sync_search_side(collection, force=store.generation(physical) == 0)
-            store.set_setup(physical, dict(collection.metadata or {}))
-        else:
-            index.check_setup(setup)
-        return physical
+        """The physical collection a search would read now."""
+        with self.side.snapshot() as store:
+            return self.resolve(store)[0]
 
-    def _chroma_collection(self) -> "Collection":
-        try:
-            return self.index.collection()
-        except IndexMissing:
-            self.index.refresh()
-            return self.index.collection()
-
-    def view(self, physical: str) -> _View:
-        store = self.index.records.chunks
+    def view(self, physical: str, store: "ChunkStore") -> _View:
+        """The vectors of ``physical`` as ``store`` (one snapshot) has them; cached per generation."""
         generation = store.generation(physical)
-        if self._view is None or (self._view.collection, self._view.generation) != (physical, generation):
-            hashes, matrix = store.matrix(physical)
-            self._view = _View(physical, generation, hashes, matrix, {h: i for i, h in enumerate(hashes)})
-            self.corpus_builds += 1
+        view = self._view
+        if view is not None and (view.collection, view.generation) == (physical, generation):
+            return view
+        with self._loading:
+            view = self._view
+            if view is None or (view.collection, view.generation) != (physical, generation):
+                from rag_app.store.arrays import Hashes, Positions, load
+
+                mapped = load(self.arrays, physical, store.stamp(physical))
+                if mapped is not None:  # published by the writer: mapped, not loaded
+                    keys, matrix, bm25 = mapped
+                    view = _View(physical, generation, Hashes(keys), matrix, Positions(keys), bm25)
+                else:
+                    hashes, matrix = store.matrix(physical)
+                    view = _View(physical, generation, hashes, matrix, {h: i for i, h in enumerate(hashes)})
+                self._view = view
+                self.corpus_builds += 1
+        return view
+
+    @property
+    def loaded(self) -> _View | None:
+        """The vectors (and BM25 weights) the last search used, for inspection."""
         return self._view
 
-    def _allowed(self, physical: str, where: str) -> set[str]:
+    def _allowed(self, store: "ChunkStore", physical: str, where: str) -> set[str]:
         field, pattern = parse_where(where)
-        store = self.index.records.chunks
         values = sorted({str(v) for v in store.field_values(physical, field)})
-        matching = [v for v in values if _matches(field, v, pattern)]
+        matching = [v for v in values if glob_matches(field, v, pattern)]
         if not matching:
             raise ConfigError(f"No indexed chunk has {field} matching {pattern!r}: check the --where pattern")
         return store.ids_where(physical, field, matching)
@@ -157,31 +144,40 @@ class Searcher:
     # --- search -------------------------------------------------------------------------
 
     def search(self, query: str, options: RetrievalOptions) -> list["Document"]:
+        """The chunks for ``query``, from one snapshot of the index (never a half-written one)."""
+        with self.side.snapshot() as side:
+            physical, store = self.resolve(side)
+            if store is None:
+                from rag_app.retrieval.from_chroma import search_chroma
+
+                return search_chroma(self.index, physical, query, options, remote=self.remote)
+            return self._search(store, physical, query, options)
+
+    def _search(self, store: "ChunkStore", physical: str, query: str, options: RetrievalOptions) -> list["Document"]:
         import numpy as np
 
-        physical = self.collection_name()
-        view = self.view(physical)
+        view = self.view(physical, store)
         if not view.hashes:
             raise IndexMissing(f"The index '{self.index.name}' is empty: run `rag-app reindex` first.")
-        allowed = self._allowed(physical, options.where) if options.where else None
+        allowed = self._allowed(store, physical, options.where) if options.where else None
         fetch = options.k if options.search == "vector" else max(options.fetch_k, options.k)
         q = np.asarray(self.index.embedder.embed_query(query), dtype=np.float32)
         scores = view.matrix @ q  # the cosine of every distinct text (vectors are normalised)
         if options.search == "bm25":
-            ranked = [i for i, _ in self.keyword(physical, query, options.k, allowed)]
+            ranked = [i for i, _ in self.keyword(physical, query, options.k, allowed, store=store)]
         else:
-            vector = self.exact(physical, view, scores, fetch, allowed)
+            vector = self.exact(physical, view, scores, fetch, allowed, store=store)
             if options.search == "mmr":
-                ranked = self._mmr(q, view, vector, physical, options)
+                ranked = self._mmr(store, q, view, vector, physical, options)
             elif options.search == "hybrid":
-                keyword = self.keyword(physical, query, fetch, allowed)
+                keyword = self.keyword(physical, query, fetch, allowed, store=store)
                 seen = {i for i, _ in vector}
-                extra = self.index.records.chunks.rows(physical, [i for i, _ in keyword if i not in seen])
+                extra = store.rows(physical, [i for i, _ in keyword if i not in seen])
                 cosines = {i: float(scores[view.row[r[2]]]) for i, r in extra.items() if r[2] in view.row}
                 ranked = fuse(vector, keyword, options.k, cosines=cosines)
             else:
                 ranked = [i for i, _ in vector[: options.k]]
-        rows = self.index.records.chunks.rows(physical, ranked)
+        rows = store.rows(physical, ranked)
         documents = []
         for chunk_id in ranked:
             if chunk_id not in rows:
@@ -190,11 +186,12 @@ class Searcher:
             score = round(float(scores[view.row[content_hash]]) if content_hash in view.row else 0.0, 4)
             if options.min_score and score < options.min_score:
                 continue
-            documents.append(_document(chunk_id, text, metadata, score))
+            documents.append(make_document(chunk_id, text, metadata, score))
         return documents
 
     def exact(
-        self, physical: str, view: _View, scores: Any, n: int, allowed: set[str] | None, positive: bool = False
+        self, physical: str, view: _View, scores: Any, n: int, allowed: set[str] | None, positive: bool = False,
+        *, store: "ChunkStore",
     ) -> list[tuple[str, float]]:
         """The ``n`` chunks of the best-scoring distinct texts, exactly: ``(chunk_id, score)``.
 
@@ -202,7 +199,6 @@ class Searcher:
         """
         import numpy as np
 
-        store = self.index.records.chunks
         out: list[tuple[str, float]] = []
         limit = int((scores > 0).sum()) if positive else len(scores)
         width = min(limit, max(n, 8))
@@ -223,33 +219,40 @@ class Searcher:
             width = min(limit, width * 4)
         return out[:n]
 
-    def keyword(self, physical: str, query: str, n: int, allowed: set[str] | None) -> list[tuple[str, float]]:
+    def keyword(
+        self, physical: str, query: str, n: int, allowed: set[str] | None, *, store: "ChunkStore"
+    ) -> list[tuple[str, float]]:
         """BM25 over the distinct texts (sparse weights built once per generation), expanded to chunks."""
         import numpy as np
 
         from rag_app.store.bm25 import terms
 
-        view = self.view(physical)
-        store = self.index.records.chunks
+        view = self.view(physical, store)
         if view.bm25 is None:
-            view.bm25 = store.term_matrix(physical, view.row)
+            with self._loading:
+                if view.bm25 is None:
+                    view.bm25 = store.term_matrix(physical, view.row)
         ids = [i for i in store.term_ids(terms(query)) if i < view.bm25.shape[0]]
         if not ids:
             return []
         scores = np.asarray(view.bm25[ids].sum(axis=0)).ravel()
-        return self.exact(physical, view, scores, n, allowed, positive=True)
+        return self.exact(physical, view, scores, n, allowed, positive=True, store=store)
 
     def _mmr(
-        self, q: Any, view: _View, hits: list[tuple[str, float]], physical: str, options: RetrievalOptions
+        self, store: "ChunkStore", q: Any, view: _View, hits: list[tuple[str, float]], physical: str,
+        options: RetrievalOptions,
     ) -> list[str]:
         if not hits:
             return []
         from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-        hashes = self.index.records.chunks.rows(physical, [i for i, _ in hits])
+        hashes = store.rows(physical, [i for i, _ in hits])
         embeddings = [view.matrix[view.row[hashes[i][2]]] for i, _ in hits]
         picked = maximal_marginal_relevance(q, embeddings, lambda_mult=options.mmr_lambda, k=options.k)
         return [hits[i][0] for i in picked]
+
+    def close(self) -> None:
+        self.side.close()
 
 
 def fuse(
@@ -285,12 +288,3 @@ def fuse(
             for chunk_id, score in keyword:
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + (1 - weight) * score / best
     return sorted(fused, key=lambda i: -fused[i])[:k]
-
-
-def _document(chunk_id: str, text: str, metadata: dict[str, Any], score: float, _embedding: Any = None) -> "Document":
-    from langchain_core.documents import Document
-
-    metadata = dict(metadata)
-    metadata["chunk_id"] = chunk_id
-    metadata["score"] = score
-    return Document(page_content=text, metadata=metadata, id=chunk_id)

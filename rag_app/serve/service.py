@@ -1,11 +1,13 @@
-"""What the server does, without HTTP: ask, stream, reindex in the background.
+"""What the server does, without HTTP: answers, per-model queues, reindex jobs.
 
-One :class:`RagService` wraps one warm :class:`~rag_app.app.RagApp`. Models
-that cannot generate for two callers at once (the local llama.cpp model, a
-transformers model, plugins we know nothing about) get a :class:`FairLock`
-each: requests take turns in arrival order. Retrieval, the support check of
-network backends and everything of the thread-safe backends run outside any
-lock, in the caller's thread.
+Backends that must not generate for two callers at once (the local llama.cpp
+model, a transformers model, plugins we know nothing about) get a
+:class:`chains.queueing.ModelQueue` each: requests take turns in arrival order,
+at most ``max_queue`` wait (beyond that :class:`~chains.queueing.QueueFull`), and
+a waiter whose cancel event is set (its client left) leaves without running.
+Retrieval, the support check of network backends and everything of the
+thread-safe backends run outside any queue, in the caller's thread. The cancel
+event of the request a thread works for travels in :data:`CANCEL`.
 
 Reindex jobs run one at a time on a single worker thread with their own
 ``RagApp`` (its bookkeeping database belongs to that thread), under the same
@@ -14,6 +16,8 @@ writer lock as ``rag-app reindex``.
 
 from __future__ import annotations
 
+import contextvars
+import os
 import threading
 import time
 import traceback
@@ -21,8 +25,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from chains.queueing import ModelQueue, QueueClosed, QueueFull
 from rag_app.errors import IndexMissing, LockBusy, RagError
 
 if TYPE_CHECKING:
@@ -34,44 +39,10 @@ if TYPE_CHECKING:
 PARALLEL_SAFE = frozenset({"extractive", "fake", "openai", "azure", "ollama"})
 #: Finished reindex jobs kept for ``GET /reindex/{job}``.
 KEEP_JOBS = 50
-
-
-class FairLock:
-    """A first-come, first-served lock that any thread may release.
-
-    ``threading.Lock`` lets a thread that just released it take it again ahead of
-    the waiters; tickets keep the order in which requests arrived.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._next = 0
-        self._serving = 0
-
-    def acquire(self) -> None:
-        with self._cond:
-            ticket = self._next
-            self._next += 1
-            while ticket != self._serving:
-                self._cond.wait()
-
-    def release(self) -> None:
-        with self._cond:
-            self._serving += 1
-            self._cond.notify_all()
-
-    @property
-    def queued(self) -> int:
-        """Holders and waiters right now."""
-        with self._cond:
-            return self._next - self._serving
-
-    def __enter__(self) -> "FairLock":
-        self.acquire()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.release()
+#: Requests that may wait for one slow model by default: a few minutes of local answers at most.
+DEFAULT_MAX_QUEUE = min(64, 8 * (os.cpu_count() or 1))
+#: The cancel event of the request the current thread works for (its client left, or shutdown).
+CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("rag_app_cancel", default=None)
 
 
 def backend_name(spec: str) -> str:
@@ -102,7 +73,8 @@ class ReindexJob:
 class RagService:
     """Answers and reindex jobs for the HTTP layer; safe to call from many threads."""
 
-    def __init__(self, app: "RagApp", models: Sequence[str] | None = None, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, app: "RagApp", models: Sequence[str] | None = None, options: dict[str, Any] | None = None,
+                 max_queue: int | None = None) -> None:
         self.app = app
         s = app.settings
         names = list(models or s.split_list(s.serve_models) or [s.llm, "extractive"])
@@ -110,9 +82,13 @@ class RagService:
         self.default_model = self.models[0]
         #: Retrieval and chain defaults (the serve command's flags); requests override them.
         self.options = {k: v for k, v in (options or {}).items() if v is not None}
-        self._locks = {m: FairLock() for m in self.models if backend_name(m) not in PARALLEL_SAFE}
-        for model, lock in self._locks.items():  # the model's calls take turns; retrieval does not wait
-            app.take_turns(model, lambda lock=lock: lock)
+        self.max_queue = DEFAULT_MAX_QUEUE if max_queue is None else max_queue
+        self.queues = {m: ModelQueue(m, self.max_queue) for m in self.models if backend_name(m) not in PARALLEL_SAFE}
+        for model, queue in self.queues.items():  # the model's calls take turns; retrieval does not wait
+            app.take_turns(model, lambda queue=queue: queue.turn(cancel=CANCEL.get()))
+        self._admitted = {m: 0 for m in self.queues}
+        self._admit_lock = threading.Lock()
+        self.stopping = False
         self._jobs: dict[str, ReindexJob] = {}
         self._jobs_lock = threading.Lock()
         self._running: ReindexJob | None = None
@@ -150,18 +126,63 @@ class RagService:
                     return model
         return self.default_model
 
+    def slow(self, model: str) -> bool:
+        """Whether ``model`` takes turns (its requests run on threads of their own)."""
+        return model in self.queues
+
     @contextmanager
     def generation(self, model: str) -> Iterator[None]:
         """Hold ``model``'s turn (a no-op for backends that can run in parallel)."""
-        lock = self._locks.get(model)
-        if lock is None:
+        queue = self.queues.get(model)
+        if queue is None:
             yield
             return
-        with lock:
+        with queue.turn(cancel=CANCEL.get()):
             yield
 
+    def admit(self, model: str) -> Callable[[], None]:
+        """Count a request for a slow ``model`` until the returned ``release()`` (idempotent).
+
+        :class:`QueueFull` at once when ``max_queue`` requests wait already (one more may be
+        generating), :class:`QueueClosed` once the server is shutting down. A request is counted
+        from before its retrieval to the end of its thread.
+        """
+        queue = self.queues.get(model)
+        if queue is None:
+            return lambda: None
+        with self._admit_lock:
+            if queue.closed or self.stopping:
+                raise QueueClosed("The server is shutting down: retry on its next start")
+            if self._admitted[model] >= self.max_queue + 1:
+                raise QueueFull(f"{self.max_queue} requests already wait for the {model} model: retry later",
+                                queue.retry_after())
+            self._admitted[model] += 1
+        released = threading.Event()
+
+        def release() -> None:
+            with self._admit_lock:
+                if not released.is_set():
+                    released.set()
+                    self._admitted[model] -= 1
+
+        return release
+
     def queued(self) -> dict[str, int]:
-        return {m: lock.queued for m, lock in self._locks.items()}
+        """Requests per slow model now: generating, waiting for their turn, or retrieving before it."""
+        with self._admit_lock:
+            return {m: max(self._admitted[m], q.running + q.waiting) for m, q in self.queues.items()}
+
+    def queue_depth(self) -> dict[str, dict[str, int]]:
+        """Per slow model: ``running`` (0 or 1), ``waiting`` for the turn, ``admitted`` requests, ``limit``."""
+        with self._admit_lock:
+            return {m: {"running": q.running, "waiting": q.waiting, "admitted": self._admitted[m], "limit": self.max_queue}
+                    for m, q in self.queues.items()}
+
+    def begin_shutdown(self) -> None:
+        """Refuse new requests; every request waiting for a model's turn gets :class:`QueueClosed` now."""
+        self.stopping = True
+        for queue in self.queues.values():
+            queue.close()
 
     def condense(self, question: str, history: Sequence[tuple[str, str]], model: str) -> str:
         """The REPL's follow-up rewriting; generative backends take their turn for it."""

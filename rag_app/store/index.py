@@ -18,24 +18,30 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from loaders import Chunk, FoundFile, SplitConfig
 from rag_app.errors import IndexMismatch, IndexMissing
-from rag_app.store.plan import plan_changes
+from rag_app.store import arrays, lease
+from rag_app.store.mirror import fill_missing_vectors
+from rag_app.store.plan import Changes, plan_groups, removed_sources
 from rag_app.store.records import FileRecord, RecordStore
 from rag_app.store.report import IndexReport, Progress, SkippedFile
-from rag_app.store.search_side import ChunkRow, text_hash
+from rag_app.store.search_side import ChunkRow
 
 if TYPE_CHECKING:
+    import numpy as np
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
     from rag_app.embeddings import Embedder
 
+ALIASES = lease.ALIASES  # a collection whose metadata maps index names to physical collections
 SCHEMA_VERSION = 1
-ALIASES = "rag-app.aliases"  # a collection whose metadata maps index names to physical collections
+#: Chunks read, embedded and committed per group of a reindex: what bounds its memory.
+GROUP_CHUNKS = 4096
 
 class VectorIndex:
     """One Chroma collection plus the records of the files it was built from."""
@@ -48,6 +54,7 @@ class VectorIndex:
         split: SplitConfig,
         records: RecordStore,
         write_batch: int = 256,
+        publish: bool = False,
     ) -> None:
         self._client = client
         self.name = name
@@ -56,8 +63,12 @@ class VectorIndex:
         self.records = records
         self.write_batch = write_batch
         self.stop = threading.Event()  # set it to end a reindex after the current batch
+        self.group_chunks = GROUP_CHUNKS
+        self.arrays_from = arrays.ARRAYS_FROM
+        self.publish = publish  # a shared server: publish each commit's stamp beside the collection
+        self._writer: str | None = None  # our lease's identity while writing to a server
         self._physical: str | None = None
-        self._vectors: dict[str, list[float]] = {}  # content hash -> vector written this run
+        self._vectors: dict[str, Any] = {}  # content hash -> vector written in the current group
 
     @property
     def client(self) -> "ClientAPI":
@@ -111,15 +122,45 @@ class VectorIndex:
             self._physical = str(aliases.get(self.name, self.name))
         return self._physical
 
+    def published(self) -> tuple[str, str]:
+        """``(physical collection, writer's stamp)`` as recorded beside the collections in Chroma.
+
+        Read-only: what a reader without (or unsure of) a local search side asks.
+        """
+        try:
+            meta = self.client.get_collection(ALIASES, embedding_function=None).metadata or {}
+        except Exception:  # no alias collection: never rebuilt, never published
+            meta = {}
+        physical = str(meta.get(self.name, self.name))
+        return physical, str(meta.get(f"stamp:{physical}", ""))
+
+    def _publish(self, physical: str) -> None:
+        """With a server: record the search side's stamp beside the collection (readers compare it)."""
+        if self.publish:
+            lease.update(self.client, {f"stamp:{physical}": self.records.chunks.stamp(physical)}, self.name, self._writer)
+
+    @contextmanager
+    def writing(self, persist_dir: Path) -> Iterator[None]:
+        """While this process writes: with a server, hold the writer lease (:mod:`rag_app.store.lease`)."""
+        if not self.publish:
+            yield
+            return
+        me = lease.identity(persist_dir)
+        lease.acquire(self.client, self.name, me)
+        self._writer = me
+        try:
+            yield
+        finally:
+            self._writer = None
+            lease.release(self.client, self.name, me)
+
     def refresh(self) -> None:
         """Forget the cached collection name; the next call looks it up again."""
         self._physical = None
 
     def _set_alias(self, physical: str) -> None:
-        aliases = self.client.get_or_create_collection(ALIASES, embedding_function=None)
-        mapping = {k: v for k, v in (aliases.metadata or {}).items() if not k.startswith("hnsw:")}
-        mapping[self.name] = physical
-        aliases.modify(metadata=mapping)
+        changes = {self.name: physical, f"stamp:{physical}": self.records.chunks.stamp(physical)}
+        lease.update(self.client, changes, self.name, self._writer)
         self.records.chunks.set_alias(self.name, physical)
         self._physical = physical
 
@@ -132,7 +173,7 @@ class VectorIndex:
                 configuration={"hnsw": {"space": "cosine"}},
             )
             self._check(collection)
-            self.records.chunks.set_setup(collection.name, self.setup())
+            self.records.chunks.set_setup(collection.name, {**self.setup(), "vectors": self.embedder.cache_identity})
             return collection
         try:
             collection = self.client.get_collection(self.physical_name(), embedding_function=None)
@@ -162,49 +203,79 @@ class VectorIndex:
     ) -> IndexReport:
         """Bring the collection in step with ``found`` (the files now under ``roots``).
 
+        Streams: files are read, split, embedded and written a group at a time
+        (:data:`GROUP_CHUNKS` chunks), each group committed before the next is read.
         ``unreadable``: entries the walk could not use, reported as skipped.
         """
         started = time.perf_counter()
         report = IndexReport(files=len(found), dry_run=dry_run)
         report.skipped.extend(SkippedFile(str(path), reason) for path, reason in unreadable)
         collection = self.collection(create=not dry_run) if not dry_run else self._maybe_collection()
-        records = self.records.all(self.physical_name())
-        changes = plan_changes(found, roots, records, collection, self.split, report, verify=verify)
-        plans, touched, removed = changes.plans, changes.touched, changes.removed
-
+        physical = self.physical_name()
+        records = self.records.lookup(physical)
+        if collection is not None and not dry_run:
+            self.sync_search_side(collection)
+        planned = [0]
+        for changes in plan_groups(found, records, collection, self.split, report, verify=verify,
+                                   budget=self.group_chunks):
+            if dry_run:
+                continue
+            assert collection is not None
+            if self.stop.is_set() or not self._apply(collection, changes, report, planned, progress):
+                report.interrupted = True  # dirty records make the next run finish the job
+                report.chunks = collection.count()
+                report.duration_s = time.perf_counter() - started
+                return report
+        removed = removed_sources(found, roots, records, collection, report, verify=verify)
         if dry_run:
             report.chunks = (collection.count() if collection else 0) + report.added - report.deleted
             report.duration_s = time.perf_counter() - started
             return report
-
         assert collection is not None
-        self.sync_search_side(collection)
-        self.records.mark_dirty(self.physical_name(), [str(p.found.path) for p in plans] + removed)
+        if removed:
+            self.records.mark_dirty(physical, removed)
+            for source in removed:
+                collection.delete(where={"source": source})
+            self.records.forget(physical, removed)
+        fill_missing_vectors(self.records, collection)
+        if self.records.chunks.text_count(physical) >= self.arrays_from:
+            arrays.export(self.records.chunks, physical, self.records.path.parent / "arrays")
+        self._publish(physical)
+        report.chunks = collection.count()
+        report.duration_s = time.perf_counter() - started
+        return report
+
+    def _apply(
+        self, collection: "Collection", changes: Changes, report: IndexReport, planned: list[int],
+        progress: Progress | None,
+    ) -> bool:
+        """Write one group: new chunks, moved metadata, stale deletions, then its records and search
+        side in one transaction. False if :attr:`stop` cut it short (its files stay dirty)."""
+        physical = collection.name
+        plans = changes.plans
+        if plans:
+            self.records.mark_dirty(physical, [str(p.found.path) for p in plans])
         to_add = [c for p in plans for c in p.to_add]
-        done = self._write(collection, to_add, progress)
-        report.embedded = done
-        if self.stop.is_set() and done < len(to_add):
-            report.interrupted = True  # dirty records make the next run finish the job
+        planned[0] += len(to_add)
+        done = self._write(collection, to_add, progress, report.embedded, planned[0])
+        report.embedded += done
+        if done < len(to_add):
             self._vectors.clear()
-            report.chunks = collection.count()
-            report.duration_s = time.perf_counter() - started
-            return report
+            return False
         to_update = [c for p in plans for c in p.to_update]
         for batch in _batches(to_update, self.write_batch):
             collection.update(ids=[c.id for c in batch], metadatas=[c.metadata() for c in batch])  # type: ignore[misc]
         stale = sorted({i for p in plans for i in p.stale})
         for batch in _batches(stale, self.write_batch):
             collection.delete(ids=batch)
-        for source in removed:
-            collection.delete(where={"source": source})
         rows = [
             ChunkRow(c.id, c.source, c.content_hash, c.text, c.metadata(), self._vectors.get(c.content_hash))
             for p in plans
             for c in p.chunks
         ]
         self.records.save(
-            self.physical_name(),
-            touched
+            physical,
+            changes.touched
             + [
                 FileRecord(str(p.found.path), p.found.size, p.found.mtime_ns, p.file_hash, tuple(c.id for c in p.chunks), False)
                 for p in plans
@@ -212,49 +283,19 @@ class VectorIndex:
             chunks=rows,
         )
         self._vectors.clear()
-        self._fill_missing_vectors(collection)
-        self.records.forget(self.physical_name(), removed)
-        report.chunks = collection.count()
-        report.duration_s = time.perf_counter() - started
-        return report
+        self._publish(physical)
+        return True
 
     # --- the search side (see rag_app.store.search_side) ---------------------------------------
 
     def sync_search_side(self, collection: "Collection", force: bool = False) -> bool:
         """Re-mirror Chroma into the search side when their chunk counts differ; True if it did."""
-        store = self.records.chunks
-        physical = collection.name
-        if not force and store.count(physical) == collection.count():
-            return False
-        rows: list[ChunkRow] = []
-        offset, page = 0, 5000
-        while True:
-            got = collection.get(include=["documents", "metadatas", "embeddings"], limit=page, offset=offset)
-            embeddings = got.get("embeddings")
-            for i, chunk_id in enumerate(got["ids"]):
-                text = (got["documents"] or [])[i] or ""
-                meta = dict((got["metadatas"] or [])[i] or {})
-                digest = str(meta.get("content_hash") or text_hash(text))
-                vector = [float(x) for x in embeddings[i]] if embeddings is not None else None
-                rows.append(ChunkRow(chunk_id, str(meta.get("source", "")), digest, text, meta, vector))
-            if len(got["ids"]) < page:
-                break
-            offset += page
-        with self.records.transaction():
-            store.mirror(physical, rows)
-        return True
+        from rag_app.store.mirror import mirror_chroma
 
-    def _fill_missing_vectors(self, collection: "Collection") -> None:
-        """Texts the search side has no vector for (kept chunks of a reconciled file): copy Chroma's."""
-        store = self.records.chunks
-        missing = store.missing_vectors(collection.name)
-        if not missing:
-            return
-        got = collection.get(ids=[chunk_id for chunk_id, _ in missing], include=["embeddings"])
-        by_id = {i: e for i, e in zip(got["ids"], got["embeddings"] if got.get("embeddings") is not None else [])}
-        vectors = {h: [float(x) for x in by_id[i]] for i, h in missing if i in by_id}
-        with self.records.transaction():
-            store.put_vectors(collection.name, vectors)
+        if not mirror_chroma(self.records, collection, force):
+            return False
+        self._publish(collection.name)
+        return True
 
     def rebuild(
         self,
@@ -271,6 +312,7 @@ class VectorIndex:
             if name.startswith(f"{self.name}--") and name != active:
                 self.client.delete_collection(name)  # a rebuild that never finished
                 self.records.drop_collection(name)
+                arrays.forget(self.records.path.parent / "arrays", name)
         target = f"{self.name}--{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         self._physical = target
         try:
@@ -288,6 +330,7 @@ class VectorIndex:
             except Exception:
                 pass
             self.records.drop_collection(active)
+            arrays.forget(self.records.path.parent / "arrays", active)
         return report
 
     def _alias_or_collection_exists(self) -> bool:
@@ -303,24 +346,32 @@ class VectorIndex:
         except IndexMissing:
             return None
 
-    def _embed(self, chunks: Sequence[Chunk]) -> list[list[float]]:
-        """Vectors for ``chunks``: each distinct text embedded once, ever (embedding cache)."""
-        store = self.records.chunks
+    def _embed(self, chunks: Sequence[Chunk]) -> "np.ndarray":
+        """Vectors for ``chunks`` (float32 rows): each distinct text embedded once, ever (embedding cache)."""
+        import numpy as np
+
+        from rag_app.store.embedding_cache import cache, cached
+
+        db = self.records.connection
         model = self.embedder.cache_identity
         known = {h: self._vectors[h] for h in {c.content_hash for c in chunks} if h in self._vectors}
-        known.update(store.cached(model, [c.content_hash for c in chunks if c.content_hash not in known]))
+        known.update(cached(db, model, [c.content_hash for c in chunks if c.content_hash not in known]))
         todo: dict[str, str] = {}
         for c in chunks:
             if c.content_hash not in known:
                 todo.setdefault(c.content_hash, c.text)
         if todo:
-            fresh = dict(zip(todo, self.embedder.embed_documents(list(todo.values()))))
-            store.cache(model, fresh)
+            vectors = np.asarray(self.embedder.embed_documents(list(todo.values())), dtype=np.float32)
+            fresh = dict(zip(todo, vectors))
+            cache(db, model, fresh)
             known.update(fresh)
         self._vectors.update(known)
-        return [known[c.content_hash] for c in chunks]
+        return np.stack([known[c.content_hash] for c in chunks]).astype(np.float32, copy=False)
 
-    def _write(self, collection: "Collection", chunks: list[Chunk], progress: Progress | None) -> int:
+    def _write(
+        self, collection: "Collection", chunks: list[Chunk], progress: Progress | None, before: int = 0, total: int = 0,
+    ) -> int:
+        """Embed and upsert ``chunks`` in batches; ``progress(before + done, total)`` after each."""
         done = 0
         for batch in _batches(chunks, self.write_batch):
             if self.stop.is_set():
@@ -334,7 +385,7 @@ class VectorIndex:
             )
             done += len(batch)
             if progress:
-                progress(done, len(chunks))
+                progress(before + done, max(total, before + done))
         return done
 
 

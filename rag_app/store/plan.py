@@ -1,7 +1,7 @@
 """What a reindex must change: the files to read, and per file the chunks to embed, refresh and delete.
 
 Reading and comparing only; nothing here writes. :class:`~rag_app.store.index.VectorIndex`
-then writes what :func:`plan_changes` found.
+then writes what :func:`plan_groups` finds, one group of files at a time.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
-from loaders import LOADER_VERSION, Chunk, FoundFile, SplitConfig, UnreadableFile, load_chunks
+from loaders import Chunk, FoundFile, Notice, SplitConfig, UnreadableFile, load_chunks, loader_version
 from rag_app.errors import ConfigError, SourceMissing
 from rag_app.store.records import FileRecord
-from rag_app.store.report import IndexReport, SkippedFile
+from rag_app.store.report import FileWarning, IndexReport, SkippedFile
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -38,7 +38,7 @@ def find_sources(
     exclude = list(DEFAULT_EXCLUDE) + s.split_list(s.exclude)
     unreadable: list[tuple[Path, str]] = []
     try:
-        found = walk(roots, include, exclude, skipped=unreadable)
+        found = walk(roots, include, exclude, skipped=unreadable, follow_links=s.follow_links)
     except SourceNotFound as exc:
         raise SourceMissing(f"{exc}: check the path you asked to index") from None
     return found, [r.expanduser().resolve() for r in roots], unreadable
@@ -59,31 +59,39 @@ class FilePlan:
 
 @dataclass
 class Changes:
-    """Everything one reindex must do."""
+    """What one group of files needs written (see :func:`plan_groups`)."""
 
     plans: list[FilePlan] = field(default_factory=list)
     touched: list[FileRecord] = field(default_factory=list)  # content unchanged, size/mtime refreshed
-    removed: list[str] = field(default_factory=list)  # sources to delete from the index
 
 
-def plan_changes(
+def plan_groups(
     found: Sequence[FoundFile],
-    roots: Sequence[Path],
-    records: dict[str, FileRecord],
+    records: Mapping[str, FileRecord],
     collection: "Collection | None",
     split: SplitConfig,
     report: IndexReport,
     *,
     verify: bool = False,
-) -> Changes:
-    """Compare ``found`` (the files now under ``roots``) with ``records``; count it all in ``report``."""
-    changes = Changes()
+    budget: int = 4096,
+) -> Iterator[Changes]:
+    """Compare ``found`` with ``records``, a group of files at a time; count it all in ``report``.
+
+    A group holds the changed files read until their chunks number ``budget`` or more
+    (one file is never split), so memory is bounded by the group, not the corpus.
+    """
+    changes, pending = Changes(), 0
+    version = loader_version(split)
+    # An empty collection holds no chunk of a file without a record: no need to ask it per file.
+    fresh = collection is None or collection.count() == 0
     for f in found:
         source = str(f.path)
         record = records.get(source)
-        current = record is not None and not record.dirty and record.file_hash.startswith(f"{LOADER_VERSION}:")
+        current = record is not None and not record.dirty and record.file_hash.startswith(f"{version}:")
         if record and current and not verify and (record.size, record.mtime_ns) == (f.size, f.mtime_ns):
             report.unchanged += len(record.chunk_ids)
+            report.files_indexed += 1
+            report.files_unchanged += 1
             continue
         try:
             data = f.path.read_bytes()
@@ -92,36 +100,67 @@ def plan_changes(
             continue
         report.files_read += 1
         # The loader version is part of the hash: a new loader re-splits every file.
-        file_hash = f"{LOADER_VERSION}:{hashlib.sha256(data).hexdigest()}"
+        file_hash = f"{version}:{hashlib.sha256(data).hexdigest()}"
         if record and not record.dirty and record.file_hash == file_hash:
             report.unchanged += len(record.chunk_ids)
+            report.files_indexed += 1
+            report.files_unchanged += 1
             changes.touched.append(FileRecord(source, f.size, f.mtime_ns, file_hash, record.chunk_ids, False))
             continue
+        notices: list[Notice] = []
         try:
-            chunks = load_chunks(f.path, split, data)
+            chunks = load_chunks(f.path, split, data, notices)
         except UnreadableFile as exc:
-            report.skipped.append(SkippedFile(source, str(exc)))
-            if record:
-                changes.removed.append(source)
+            if record and record.chunk_ids:
+                # Indexed before (a half-written file under --watch, a bad save): keep its answers.
+                kept = len(record.chunk_ids)
+                report.unchanged += kept
+                report.skipped.append(SkippedFile(source, f"{exc}; kept its {kept} chunks from the last reindex"))
+            else:
+                report.skipped.append(SkippedFile(source, str(exc)))
             continue
-        changes.plans.append(plan_file(collection, f, file_hash, chunks, record))
+        del data
+        report.files_indexed += 1
+        report.warnings.extend(FileWarning(source, n.reason, n.line, n.page) for n in notices)
+        changes.plans.append(plan_file(None if fresh and record is None else collection, f, file_hash, chunks, record))
+        pending += len(chunks)
+        if pending >= budget:
+            _count(changes, split, report)
+            yield changes
+            changes, pending = Changes(), 0
+    if changes.plans or changes.touched:
+        _count(changes, split, report)
+        yield changes
 
+
+def removed_sources(
+    found: Sequence[FoundFile],
+    roots: Sequence[Path],
+    records: Mapping[str, FileRecord],
+    collection: "Collection | None",
+    report: IndexReport,
+    *,
+    verify: bool = False,
+) -> list[str]:
+    """Sources the index holds that are gone from ``roots`` (or from disk); counted in ``report``."""
     found_sources = {str(f.path) for f in found}
     known = set(records)
     if verify and collection is not None:
         # Sources the index holds but the records never knew (e.g. written by another machine).
         known |= indexed_sources(collection)
-    for source in sorted(known):
-        if source not in found_sources and (_under(source, roots) or not os.path.exists(source)):
-            changes.removed.append(source)
-    _count(changes, records, collection, split, report)
-    return changes
+    removed = [
+        source for source in sorted(known)
+        if source not in found_sources and (_under(source, roots) or not os.path.exists(source))
+    ]
+    for source in removed:
+        record = records.get(source)
+        clean = record is not None and not record.dirty
+        report.deleted += len(record.chunk_ids) if clean else _count_source(collection, source)  # type: ignore[union-attr]
+        report.deleted_files.append(source)
+    return removed
 
 
-def _count(
-    changes: Changes, records: dict[str, FileRecord], collection: "Collection | None", split: SplitConfig,
-    report: IndexReport,
-) -> None:
+def _count(changes: Changes, split: SplitConfig, report: IndexReport) -> None:
     for plan in changes.plans:
         new_only, gone = len(plan.to_add), len(plan.stale)
         paired = min(new_only, gone)
@@ -135,11 +174,6 @@ def _count(
             report.tokens_to_embed += sum(count_tokens(c.text, split.encoding) for c in plan.to_add)
         if plan.to_add or plan.stale or plan.to_update:
             report.changed_files.append(str(plan.found.path))
-    for source in changes.removed:
-        record = records.get(source)
-        clean = record is not None and not record.dirty
-        report.deleted += len(record.chunk_ids) if clean else _count_source(collection, source)  # type: ignore[union-attr]
-        report.deleted_files.append(source)
 
 
 def plan_file(

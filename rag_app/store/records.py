@@ -20,7 +20,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 if TYPE_CHECKING:
     from rag_app.store.search_side import ChunkRow, ChunkStore
@@ -54,21 +54,32 @@ class RecordStore:
     """Per-file bookkeeping for one or more collections."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._conn: sqlite3.Connection | None = None
         self._chunks: "ChunkStore | None" = None
 
     @property
+    def _db(self) -> sqlite3.Connection:
+        """The writer's connection, opened on first use (queries read through their own, read-only)."""
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            self._conn = db
+        return self._conn
+
+    @property
     def connection(self) -> sqlite3.Connection:
-        """The SQLite connection (records and search side share it), for inspection and repair."""
+        """The writer's SQLite connection (records and search side share it), for inspection and repair."""
         return self._db
 
     def close(self) -> None:
-        self._db.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+            self._chunks = None
 
     def all(self, collection: str) -> dict[str, FileRecord]:
         rows = self._db.execute(
@@ -79,6 +90,20 @@ class RecordStore:
             r[0]: FileRecord(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), bool(r[5]))
             for r in rows
         }
+
+    def lookup(self, collection: str) -> "Mapping[str, FileRecord]":
+        """The records of ``collection`` read one source at a time (the whole set is never held)."""
+        return _Lookup(self, collection)
+
+    def get(self, collection: str, source: str) -> FileRecord | None:
+        r = self._db.execute(
+            "SELECT source, size, mtime_ns, file_hash, chunk_ids, dirty FROM files WHERE collection = ? AND source = ?",
+            (collection, source),
+        ).fetchone()
+        return FileRecord(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), bool(r[5])) if r else None
+
+    def sources(self, collection: str) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT source FROM files WHERE collection = ?", (collection,))]
 
     def mark_dirty(self, collection: str, sources: list[str]) -> None:
         """Before writing chunks of ``sources``: remember they may be half-written."""
@@ -148,3 +173,20 @@ class _Tx:
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+class _Lookup(Mapping[str, FileRecord]):
+    def __init__(self, store: RecordStore, collection: str) -> None:
+        self._store, self._collection = store, collection
+
+    def __getitem__(self, source: str) -> FileRecord:
+        record = self._store.get(self._collection, source)
+        if record is None:
+            raise KeyError(source)
+        return record
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store.sources(self._collection))
+
+    def __len__(self) -> int:
+        return len(self._store.sources(self._collection))

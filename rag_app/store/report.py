@@ -15,13 +15,28 @@ class SkippedFile:
     reason: str
 
 
+@dataclass(frozen=True)
+class FileWarning:
+    """Something lost or doubtful in a file that was still indexed, with where in it."""
+
+    source: str
+    reason: str
+    line: int | None = None
+    page: int | None = None
+
+
 @dataclass
 class IndexReport:
     """What a reindex did (or, with ``dry_run``, would do)."""
 
     files: int = 0
     files_read: int = 0
+    #: files found that are in the index after this run (read now or unchanged)
+    files_indexed: int = 0
+    #: of those, files whose content had not changed since the last run
+    files_unchanged: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
+    warnings: list[FileWarning] = field(default_factory=list)
     chunks: int = 0
     added: int = 0
     updated: int = 0
@@ -38,5 +53,6 @@ class IndexReport:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["skipped"] = [asdict(s) for s in self.skipped]
+        data["warnings"] = [asdict(w) for w in self.warnings]
         data["duration_s"] = round(self.duration_s, 3)
         return data

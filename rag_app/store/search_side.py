@@ -3,17 +3,20 @@
 Per physical collection:
 
 - ``chunks``: every chunk's id, source, content hash, metadata (JSON) and text;
-- ``vectors``: **one vector per distinct text** (keyed by content hash). A file
-  that repeats one paragraph 2,000 times adds one vector, not 2,000; exact
-  search over these vectors cannot be crowded out by duplicates the way an
-  HNSW graph is (see :mod:`rag_app.retrieval.search`);
-- ``texts``: the BM25 term counts of each distinct text (lower-cased words,
+- ``texts``: one row per **distinct text** (content hash) with its BM25 term counts (lower-cased words,
   stop words dropped, Snowball-stemmed; ids in ``vocab``), written with the
   reindex, row by row. A process turns them into a sparse BM25 weight matrix
   once (:meth:`ChunkStore.term_matrix`), never per query.
 
-Across collections and runs, ``embedding_cache`` maps (embedder variant,
-content hash) to a vector, so no text is embedded twice.
+Vectors are stored once on this side: ``embedding_cache`` maps (embedder variant,
+content hash) to a vector, across collections and runs, so no text is embedded
+twice (:mod:`rag_app.store.embedding_cache`); a collection's vectors are those of
+its distinct texts under the variant its setup records (``setup["vectors"]``). A
+file that repeats one paragraph 2,000 times adds one vector, not 2,000; exact
+search over these vectors cannot be crowded out by duplicates the way an HNSW graph
+is (see :mod:`rag_app.retrieval.search`). A rowid table: SQLite stores a 1.5 KB
+vector in its page, where a ``WITHOUT ROWID`` row that size spills to an overflow
+page of its own (3x the bytes).
 
 Writes happen inside the records' transaction (:meth:`RecordStore.save`), so
 the search side and the records always agree; the reindex checks the row count
@@ -25,18 +28,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from rag_app.store.bm25 import bm25_weights, terms
+from rag_app.store.bm25 import terms
+from rag_app.store.search_reads import SearchReads
 
 if TYPE_CHECKING:
     import numpy as np
 
 #: Bump when the tables below change: they are mirrors, so an older layout is dropped and rebuilt
 #: (from Chroma on the next query or reindex); the embedding cache is kept.
-SEARCH_SCHEMA = "2"
+SEARCH_SCHEMA = "4"
 _MIRRORS = ("chunks", "vectors", "texts", "vocab", "generations", "setups", "aliases")
 
 SCHEMA = """
@@ -56,12 +61,6 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks (collection, source);
 CREATE INDEX IF NOT EXISTS chunks_by_hash ON chunks (collection, content_hash);
-CREATE TABLE IF NOT EXISTS vectors (
-    collection   TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    vector       BLOB NOT NULL,
-    PRIMARY KEY (collection, content_hash)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS texts (
     collection   TEXT NOT NULL,
     content_hash TEXT NOT NULL,
@@ -73,14 +72,16 @@ CREATE TABLE IF NOT EXISTS vocab (
     term TEXT NOT NULL UNIQUE
 );
 CREATE TABLE IF NOT EXISTS embedding_cache (
+    id           INTEGER PRIMARY KEY,
     model        TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     vector       BLOB NOT NULL,
-    PRIMARY KEY (model, content_hash)
-) WITHOUT ROWID;
+    UNIQUE (model, content_hash)
+);
 CREATE TABLE IF NOT EXISTS generations (
     collection TEXT PRIMARY KEY,
-    generation INTEGER NOT NULL
+    generation INTEGER NOT NULL,
+    stamp      TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS setups (
     collection TEXT PRIMARY KEY,
@@ -109,24 +110,40 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _blob(vector: Sequence[float]) -> bytes:
+def blob(vector: Sequence[float]) -> bytes:
+    """A vector as the search side stores it: little-endian float32."""
     import numpy as np
 
     return np.asarray(vector, dtype="<f4").tobytes()
 
 
-class ChunkStore:
+class ChunkStore(SearchReads):
     """Reads and writes the search side; writes expect the caller's transaction."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, readonly: bool = False) -> None:
+        """``readonly``: a reader's connection: an older layout is left alone (``current`` is False)."""
         self._db = db
+        self.current = True
+        if readonly:
+            try:
+                row = db.execute("SELECT value FROM search_meta WHERE key = 'schema'").fetchone()
+            except sqlite3.OperationalError:  # no search side in this database yet
+                row = None
+            self.current = row is not None and row[0] == SEARCH_SCHEMA
+            return
         db.execute("CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         row = db.execute("SELECT value FROM search_meta WHERE key = 'schema'").fetchone()
         if row is None or row[0] != SEARCH_SCHEMA:
+            old_cache = db.execute(
+                "SELECT sql FROM sqlite_schema WHERE name = 'embedding_cache' AND sql LIKE '%WITHOUT ROWID%'"
+            ).fetchone()
             db.executescript(
                 "BEGIN IMMEDIATE;"
                 + "".join(f"DROP TABLE IF EXISTS {table};" for table in _MIRRORS)
+                + ("ALTER TABLE embedding_cache RENAME TO embedding_cache_old;" if old_cache else "")
                 + SCHEMA
+                + ("INSERT INTO embedding_cache (model, content_hash, vector) SELECT model, content_hash, vector "
+                   "FROM embedding_cache_old; DROP TABLE embedding_cache_old;" if old_cache else "")
                 + f"INSERT OR REPLACE INTO search_meta (key, value) VALUES ('schema', '{SEARCH_SCHEMA}');"
                 + "COMMIT;"
             )
@@ -134,16 +151,12 @@ class ChunkStore:
     # --- bookkeeping --------------------------------------------------------------------
 
     def _bump(self, collection: str) -> None:
+        stamp = os.urandom(8).hex()
         self._db.execute(
-            """INSERT INTO generations (collection, generation) VALUES (?, 1)
-               ON CONFLICT (collection) DO UPDATE SET generation = generation + 1""",
-            (collection,),
+            """INSERT INTO generations (collection, generation, stamp) VALUES (?, 1, ?)
+               ON CONFLICT (collection) DO UPDATE SET generation = generation + 1, stamp = excluded.stamp""",
+            (collection, stamp),
         )
-
-    def generation(self, collection: str) -> int:
-        """Changes whenever the collection's chunks change (cheap to ask per query)."""
-        row = self._db.execute("SELECT generation FROM generations WHERE collection = ?", (collection,)).fetchone()
-        return int(row[0]) if row else 0
 
     def set_setup(self, collection: str, setup: Mapping[str, Any]) -> None:
         """What built ``collection`` (as recorded in its Chroma metadata)."""
@@ -151,22 +164,8 @@ class ChunkStore:
             "INSERT OR REPLACE INTO setups (collection, setup) VALUES (?, ?)", (collection, json.dumps(dict(setup), sort_keys=True))
         )
 
-    def setup(self, collection: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT setup FROM setups WHERE collection = ?", (collection,)).fetchone()
-        return json.loads(row[0]) if row else None
-
     def set_alias(self, name: str, physical: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO aliases (name, physical) VALUES (?, ?)", (name, physical))
-
-    def alias(self, name: str) -> str | None:
-        """The physical collection serving index ``name``, if this database knows it."""
-        row = self._db.execute("SELECT physical FROM aliases WHERE name = ?", (name,)).fetchone()
-        if row:
-            return str(row[0])
-        return name if self.setup(name) is not None else None
-
-    def count(self, collection: str) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM chunks WHERE collection = ?", (collection,)).fetchone()[0])
 
     # --- writes (inside the caller's transaction) -----------------------------------------------
 
@@ -177,11 +176,22 @@ class ChunkStore:
             by_source.setdefault(row.source, []).append(row)
         if not by_source:
             return
+        before = self._hashes_of(collection, list(by_source))
         self._delete(collection, list(by_source))
-        for source_rows in by_source.values():
-            self._insert(collection, source_rows)
-        self._collect_vectors(collection)
+        self._insert(collection, [r for source_rows in by_source.values() for r in source_rows])
+        self._collect_vectors(collection, before)
         self._bump(collection)
+
+    def _hashes_of(self, collection: str, sources: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(sources), 500):
+            part = list(sources[start : start + 500])
+            marks = ",".join("?" * len(part))
+            found.update(r[0] for r in self._db.execute(
+                f"SELECT DISTINCT content_hash FROM chunks WHERE collection = ? AND source IN ({marks})",
+                (collection, *part),
+            ))
+        return found
 
     def _insert(self, collection: str, rows: Sequence[ChunkRow]) -> None:
         self._db.executemany(
@@ -192,9 +202,10 @@ class ChunkStore:
                 for r in rows
             ],
         )
+        key = self.vector_key(collection)
         self._db.executemany(
-            "INSERT OR IGNORE INTO vectors (collection, content_hash, vector) VALUES (?, ?, ?)",
-            [(collection, r.content_hash, _blob(r.vector)) for r in rows if r.vector is not None],
+            "INSERT OR IGNORE INTO embedding_cache (model, content_hash, vector) VALUES (?, ?, ?)",
+            [(key, r.content_hash, blob(r.vector)) for r in rows if r.vector is not None],
         )
         self._add_texts(collection, {r.content_hash: r.text for r in rows})
 
@@ -210,16 +221,18 @@ class ChunkStore:
             have.update(r[0] for r in self._db.execute(
                 f"SELECT content_hash FROM texts WHERE collection = ? AND content_hash IN ({marks})", (collection, *part)
             ))
-        rows = []
+        counted: list[tuple[str, dict[str, int]]] = []
         for content_hash in hashes:
-            if content_hash in have:
-                continue
-            counts: dict[str, int] = {}
-            for term in terms(texts[content_hash]):
-                counts[term] = counts.get(term, 0) + 1
-            ids = self._term_ids(list(counts), create=True)
-            pairs = np.array([(ids[t], c) for t, c in counts.items()], dtype="<u4").reshape(-1, 2)
-            rows.append((collection, content_hash, pairs.tobytes()))
+            if content_hash not in have:
+                counts: dict[str, int] = {}
+                for term in terms(texts[content_hash]):
+                    counts[term] = counts.get(term, 0) + 1
+                counted.append((content_hash, counts))
+        ids = self._term_ids(list({t for _, counts in counted for t in counts}), create=True)
+        rows = [
+            (collection, content_hash, np.array([(ids[t], c) for t, c in counts.items()], dtype="<u4").reshape(-1, 2).tobytes())
+            for content_hash, counts in counted
+        ]
         self._db.executemany("INSERT OR IGNORE INTO texts (collection, content_hash, terms) VALUES (?, ?, ?)", rows)
 
     def _term_ids(self, words: Sequence[str], create: bool = False) -> dict[str, int]:
@@ -239,160 +252,55 @@ class ChunkStore:
             "DELETE FROM chunks WHERE collection = ? AND source = ?", [(collection, source) for source in sources]
         )
 
-    def _collect_vectors(self, collection: str) -> None:
-        for table in ("vectors", "texts"):
+    def _collect_vectors(self, collection: str, hashes: Iterable[str]) -> None:
+        """Forget the term counts of those ``hashes`` no chunk uses any more (their vectors stay cached)."""
+        wanted = list(hashes)
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
             self._db.execute(
-                f"""DELETE FROM {table} WHERE collection = ? AND content_hash NOT IN
-                    (SELECT content_hash FROM chunks WHERE collection = ?)""",
-                (collection, collection),
+                f"""DELETE FROM texts WHERE collection = ? AND content_hash IN ({marks}) AND NOT EXISTS
+                    (SELECT 1 FROM chunks c INDEXED BY chunks_by_hash
+                     WHERE c.collection = texts.collection AND c.content_hash = texts.content_hash)""",
+                (collection, *part),
             )
 
     def delete_sources(self, collection: str, sources: Sequence[str]) -> None:
         if not sources:
             return
+        before = self._hashes_of(collection, sources)
         self._delete(collection, sources)
-        self._collect_vectors(collection)
+        self._collect_vectors(collection, before)
         self._bump(collection)
 
     def drop(self, collection: str) -> None:
-        for table in ("chunks", "vectors", "texts", "generations", "setups"):
+        for table in ("chunks", "texts", "generations", "setups"):
             self._db.execute(f"DELETE FROM {table} WHERE collection = ?", (collection,))
 
-    def mirror(self, collection: str, rows: Iterable[ChunkRow]) -> None:
-        """Make the collection's rows exactly ``rows`` (what Chroma holds)."""
-        for table in ("chunks", "vectors", "texts"):
+    def clear(self, collection: str) -> None:
+        """Before a re-mirror: no rows for ``collection`` (its setup and generation stay)."""
+        for table in ("chunks", "texts"):
             self._db.execute(f"DELETE FROM {table} WHERE collection = ?", (collection,))
-        self._insert(collection, list(rows))
         self._bump(collection)
+
+    def add_rows(self, collection: str, rows: Sequence[ChunkRow]) -> None:
+        """Add ``rows`` (a page of a re-mirror) as they are."""
+        self._insert(collection, rows)
 
     def missing_vectors(self, collection: str) -> list[tuple[str, str]]:
         """``(chunk_id, content_hash)`` of one chunk per text that has no vector."""
         return list(self._db.execute(
-            """SELECT MIN(chunk_id), content_hash FROM chunks c WHERE collection = ? AND NOT EXISTS
-               (SELECT 1 FROM vectors v WHERE v.collection = c.collection AND v.content_hash = c.content_hash)
-               GROUP BY content_hash""",
-            (collection,),
+            """SELECT MIN(c.chunk_id), t.content_hash FROM texts t
+               JOIN chunks c INDEXED BY chunks_by_hash ON c.collection = t.collection AND c.content_hash = t.content_hash
+               WHERE t.collection = ? AND NOT EXISTS
+               (SELECT 1 FROM embedding_cache e WHERE e.model = ? AND e.content_hash = t.content_hash)
+               GROUP BY t.content_hash""",
+            (collection, self.vector_key(collection)),
         ))
 
     def put_vectors(self, collection: str, vectors: Mapping[str, Sequence[float]]) -> None:
         self._db.executemany(
-            "INSERT OR REPLACE INTO vectors (collection, content_hash, vector) VALUES (?, ?, ?)",
-            [(collection, h, _blob(v)) for h, v in vectors.items()],
+            "INSERT OR REPLACE INTO embedding_cache (model, content_hash, vector) VALUES (?, ?, ?)",
+            [(self.vector_key(collection), h, blob(v)) for h, v in vectors.items()],
         )
-
-    # --- the embedding cache (its own small transactions) ------------------------------------------
-
-    def cached(self, model: str, hashes: Iterable[str]) -> dict[str, list[float]]:
-        import numpy as np
-
-        wanted = list(dict.fromkeys(hashes))
-        found: dict[str, list[float]] = {}
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for content_hash, blob in self._db.execute(
-                f"SELECT content_hash, vector FROM embedding_cache WHERE model = ? AND content_hash IN ({marks})",
-                (model, *part),
-            ):
-                found[content_hash] = np.frombuffer(blob, dtype="<f4").tolist()
-        return found
-
-    def cache(self, model: str, vectors: Mapping[str, Sequence[float]]) -> None:
-        if not vectors:
-            return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO embedding_cache (model, content_hash, vector) VALUES (?, ?, ?)",
-                [(model, h, _blob(v)) for h, v in vectors.items()],
-            )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    # --- reads for search ----------------------------------------------------------------------
-
-    def matrix(self, collection: str) -> tuple[list[str], "np.ndarray"]:
-        """The distinct texts' hashes and their vectors as one float32 matrix (rows in that order)."""
-        import numpy as np
-
-        hashes: list[str] = []
-        blobs: list[bytes] = []
-        for content_hash, blob in self._db.execute(
-            "SELECT content_hash, vector FROM vectors WHERE collection = ?", (collection,)
-        ):
-            hashes.append(content_hash)
-            blobs.append(blob)
-        if not blobs:
-            return hashes, np.zeros((0, 0), dtype=np.float32)
-        matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
-        return hashes, matrix
-
-    def term_matrix(self, collection: str, row: Mapping[str, int], k1: float = 1.5, b: float = 0.75) -> Any:
-        """BM25 weights as a sparse (terms x texts) CSR matrix; text columns in ``row`` order.
-
-        Lucene's BM25 over the distinct texts: idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
-        weight = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avglen)).
-        """
-        columns, blobs = [], []
-        for content_hash, blob in self._db.execute(
-            "SELECT content_hash, terms FROM texts WHERE collection = ?", (collection,)
-        ):
-            if content_hash in row:
-                columns.append(row[content_hash])
-                blobs.append(blob)
-        return bm25_weights(columns, blobs, len(row), k1, b)
-
-    def term_ids(self, words: Sequence[str]) -> list[int]:
-        """Vocabulary ids of the (stemmed) ``words`` that any text has."""
-        return list(self._term_ids(list(dict.fromkeys(words))).values())
-
-    def chunks_of(self, collection: str, hashes: Sequence[str]) -> dict[str, list[str]]:
-        """Chunk ids per content hash, in source order."""
-        out: dict[str, list[str]] = {}
-        for start in range(0, len(hashes), 500):
-            part = list(hashes[start : start + 500])
-            marks = ",".join("?" * len(part))
-            rows = self._db.execute(
-                f"""SELECT chunk_id, content_hash, source, json_extract(metadata, '$.position') FROM chunks
-                    INDEXED BY chunks_by_hash WHERE collection = ? AND content_hash IN ({marks})""",
-                (collection, *part),
-            ).fetchall()
-            for chunk_id, content_hash, _, _ in sorted(rows, key=lambda r: (r[2], r[3] or 0, r[0])):
-                out.setdefault(content_hash, []).append(chunk_id)
-        return out
-
-    def rows(self, collection: str, chunk_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any], str]]:
-        """``chunk_id -> (text, metadata, content_hash)``."""
-        if not chunk_ids:
-            return {}
-        out: dict[str, tuple[str, dict[str, Any], str]] = {}
-        for start in range(0, len(chunk_ids), 500):
-            part = list(chunk_ids[start : start + 500])
-            marks = ",".join("?" * len(part))
-            for chunk_id, metadata, content_hash, text in self._db.execute(
-                f"""SELECT chunk_id, metadata, content_hash, text FROM chunks
-                    WHERE collection = ? AND chunk_id IN ({marks})""",
-                (collection, *part),
-            ):
-                out[chunk_id] = (text, json.loads(metadata), content_hash)
-        return out
-
-    def field_values(self, collection: str, field: str) -> list[Any]:
-        path = "$." + json.dumps(field)
-        return [r[0] for r in self._db.execute(
-            "SELECT DISTINCT json_extract(metadata, ?) FROM chunks WHERE collection = ? AND json_extract(metadata, ?) IS NOT NULL",
-            (path, collection, path),
-        )]
-
-    def ids_where(self, collection: str, field: str, values: Sequence[Any]) -> set[str]:
-        path = "$." + json.dumps(field)
-        wanted = {str(v) for v in values}
-        return {
-            chunk_id
-            for chunk_id, value in self._db.execute(
-                "SELECT chunk_id, json_extract(metadata, ?) FROM chunks WHERE collection = ?", (path, collection)
-            )
-            if value is not None and str(value) in wanted
-        }
+        self._bump(collection)  # readers cached the matrix without these

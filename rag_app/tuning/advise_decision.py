@@ -19,9 +19,9 @@ def rows(m: Measurement, queries_per_day: float = 1000.0) -> list[dict[str, Any]
     out = []
     index_s = m.index.get("setup_s")
     local_rate = float(m.settings.get("local_cost_per_hour") or 0.0)
-    train = m.training or {}
-    train_s, train_cost = train.get("seconds"), train.get("cost")
     for setup in m.setups:
+        train = (m.training or {}).get(setup.variant or "model") or {}
+        train_s, train_cost = train.get("seconds"), train.get("cost")
         s = m.summaries.get(setup.name)
         if s is None:
             continue
@@ -37,16 +37,19 @@ def rows(m: Measurement, queries_per_day: float = 1000.0) -> list[dict[str, Any]
         index_cost = None if index_s is None else local_rate * index_s / 3600
         parts_s = ([index_s] if setup.retrieval else []) + ([train_s] if uses_model else [])
         parts_cost = ([index_cost] if setup.retrieval else []) + ([train_cost] if uses_model else [])
+        retrained = m.retraining if m.retraining and m.retraining.get("variant") == setup.variant else None
         if setup.kind == "finetune":
-            update_s = (m.retraining or {}).get("seconds", train_s)
-            update = "retrain" if m.retraining else "retrain (estimate: the training time)"
+            update_s = (retrained or {}).get("seconds", train_s)
+            update = "retrain" if retrained else "retrain (estimate: the training time)"
         else:
             update_s = s.get("reindex_s")
             update = "reindex"
         row.update(
             llm=s.get("llm"),
             questions=s.get("questions"),
+            train_on=setup.variant if uses_model and setup.variant != "model" else None,
             accuracy=s.get("accuracy"),
+            accuracy_seen=s.get("accuracy_seen") if uses_model else None,
             accuracy_after_change=s.get("accuracy_after_change"),
             accuracy_changed_before=s.get("accuracy_changed_before"),
             accuracy_unchanged_after=s.get("accuracy_unchanged_after"),
@@ -62,14 +65,20 @@ def rows(m: Measurement, queries_per_day: float = 1000.0) -> list[dict[str, Any]
             attribution=setup.retrieval,
             hit=s.get("hit"),
         )
-        if setup.kind == "finetune" and m.retraining:
-            row["accuracy_after_retrain"] = m.retraining.get("accuracy_after_retrain")
+        if setup.kind == "finetune" and retrained:
+            row["accuracy_after_retrain"] = retrained.get("accuracy_after_retrain")
         out.append(row)
     return out
 
 
 def decide(rows: Sequence[dict[str, Any]]) -> tuple[str, list[str]]:
-    """The best setup and why, from measured rows: accuracy (static and after a change), then latency."""
+    """The best setup and why, from measured rows; the first reason is the verdict in one line.
+
+    Quality is the accuracy on unseen questions, averaged with the accuracy after the change when
+    measured (never the recall of trained questions). Setups within one question's worth of the best
+    (at least :data:`TIE`) are a tie, settled in order by source attribution, cost per query, latency
+    p50, update time and setup time.
+    """
     usable = [r for r in rows if r.get("accuracy") is not None and not r.get("skipped")]
     if not usable:
         raise ConfigError("No setup could be measured: check the QA file, the corpus and the model directory")
@@ -81,10 +90,39 @@ def decide(rows: Sequence[dict[str, Any]]) -> tuple[str, list[str]]:
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.0%}"
 
+    def num(row: dict[str, Any], key: str) -> float:
+        value = row.get(key)
+        return float("inf") if value is None else float(value)
+
+    counts = [int(r["questions"]) for r in usable if r.get("questions")]
+    margin = max(TIE, 1 / min(counts)) if counts else TIE
     best_quality = max(quality(r) for r in usable)
-    close = [r for r in usable if best_quality - quality(r) <= TIE]
-    best = min(close, key=lambda r: r.get("latency_p50_ms") or float("inf"))
-    reasons = []
+    close = [r for r in usable if best_quality - quality(r) <= margin + 1e-9]
+    keys = [("cites its sources", lambda r: not r.get("attribution")), ("costs least a query", lambda r: num(r, "cost_per_query")),
+            ("answers fastest", lambda r: num(r, "latency_p50_ms")), ("updates fastest", lambda r: num(r, "update_s")),
+            ("sets up fastest", lambda r: num(r, "setup_s"))]
+    best = min(close, key=lambda r: tuple(key(r) for _, key in keys))
+    deciding = next((label for label, key in keys if len(close) > 1
+                     and sum(1 for r in close if key(r) == key(best)) < len(close)), None)
+
+    def figures(row: dict[str, Any]) -> str:
+        text = f"{pct(row['accuracy'])} unseen"
+        if row.get("accuracy_after_change") is not None:
+            text += f", {pct(row['accuracy_after_change'])} after the change"
+        return text
+
+    why = f"{best['setup']}: " + ("the best" if quality(best) >= best_quality - 1e-9 else
+                                  f"within {margin:.0%} (one question) of the best") + f" answers ({figures(best)})"
+    if len(close) > 1:
+        why += f"; of the setups that close ({', '.join(r['setup'] for r in close)}) it {deciding or 'comes first'}"
+    elif best.get("attribution"):
+        why += "; it cites its sources"
+    if best.get("update_s") is not None and best.get("update"):
+        why += f"; updates by {best['update'].split(' (')[0]} in {_seconds(best['update_s'])}"
+    others = [r for r in usable if r is not best]
+    if others:
+        why += "; others: " + ", ".join(f"{r['setup']} {figures(r)}" for r in others)
+    reasons = [why]
     for row in usable:
         text = f"{row['setup']}: accuracy {pct(row['accuracy'])}"
         if row.get("accuracy_after_change") is not None:
@@ -94,12 +132,13 @@ def decide(rows: Sequence[dict[str, Any]]) -> tuple[str, list[str]]:
             text += f"; p50 {row['latency_p50_ms'] / 1000:.2f} s"
         if row.get("update_s") is not None and row.get("update"):
             text += f"; update by {row['update'].split(' (')[0]} in {row['update_s']:.1f} s"
+        if row.get("accuracy_seen") is not None:
+            text += f"; recall of trained questions {pct(row['accuracy_seen'])} (not used for the verdict)"
         reasons.append(text)
-    if len(close) > 1:
-        reasons.append(f"{', '.join(r['setup'] for r in close)} are within {TIE:.2f} accuracy: the faster one wins")
-    else:
-        reasons.append(f"{best['setup']} answers best" + (" averaged over static and changed data"
-                                                           if best.get("accuracy_after_change") is not None else ""))
     if not best.get("attribution"):
         reasons.append(f"note: {best['setup']} cannot cite sources; a retrieval setup can")
     return best["setup"], reasons
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 90 else f"{value / 60:.1f} min"

@@ -4,10 +4,13 @@ One run, on the user's QA set and corpus, the same questions for every setup:
 
 1. index the corpus (the time a fresh build takes is RAG's setup time);
 2. measure ``rag`` (the configured backend with retrieval);
-3. with ``train``: fine-tune the base model on the facts of the questions
-   (:mod:`rag_app.tuning.knowledge`, within a time budget) — else use ``model``;
-4. measure ``finetune`` (``hf:DIR``, no retrieval), ``hybrid`` (``hf:DIR`` with
-   retrieval) and any extra configurations;
+3. with ``train``: split the questions into trained and asked ones by the
+   document they are about (:mod:`rag_app.tuning.advise_split`) and fine-tune the
+   base model once per ``train_on`` variant (``qa`` pairs, ``docs`` text;
+   :mod:`rag_app.tuning.knowledge`, within a time budget each) — else use ``model``;
+4. measure ``finetune`` (``hf:DIR``, no retrieval; ``finetune:<variant>`` each),
+   ``hybrid`` (``hf:DIR`` with retrieval) and any extra configurations, all on the
+   same unseen questions, the trained ones asked again as a recall check;
 5. with ``dynamic`` each setup is measured through :func:`rag_app.measure.dynamic.run_dynamic`:
    asked on a copy of the corpus (its answers before the change are the static
    accuracy), then facts are changed and files deleted, the copy is reindexed
@@ -33,6 +36,10 @@ from rag_app.measure.qa_sets import QAItem, load_qa, select
 from rag_app.settings import Settings
 from rag_app.tuning.advise_progress import Log, Meter, MeteredEvaluator, StepTimer
 from rag_app.tuning.advise_setups import Measurement, Setup, default_setups
+from rag_app.tuning.advise_split import Split, split_questions
+
+#: With ``--dynamic``, at least this many facts are edited (when they can be located).
+MIN_EDITS = 3
 
 
 def measure(
@@ -43,7 +50,7 @@ def measure(
     model: str | None = None,
     train: bool = False,
     train_minutes: float = 3.0,
-    train_on: Sequence[str] = ("qa",),
+    train_on: str | Sequence[str] = "qa",
     lora: bool = False,
     base: str = "smollm2",
     train_output: Path | None = None,
@@ -64,29 +71,47 @@ def measure(
     if setups is None and not train and not (model and Path(model).is_dir()):
         raise ConfigError(f"Model directory {model or './fine-tuned-model'} not found: "
                           "pass --train to fine-tune one, or --model DIR")
-    items = select(load_qa(qa), sample=sample, seed=seed)
+    variants = train_variants(train_on) if train else {}
     evaluator = MeteredEvaluator(settings, corpus, eval_dir=eval_dir, progress=log)
+    split: Split | None = None
+    if train:
+        split = _split(load_qa(qa), evaluator.corpus, sample, seed)
+        items = split.unseen
+        log(f"questions: {len(split.unseen)} asked ({split.about_seen_docs} about trained documents), "
+            f"{len(split.train)} trained, {len(split.seen)} of them asked again" + (f"; {split.note}" if split.note else ""))
+    else:
+        items = select(load_qa(qa), sample=sample, seed=seed)
     model_dir = str(train_output or evaluator.eval_dir / "knowledge-model") if train else str(model or "")
-    setups = list(setups or default_setups(model_dir, settings.llm, extra))
+    dirs = {v: model_dir if len(variants) == 1 else f"{model_dir}-{v}" for v in variants}
+    setups = list(setups or default_setups(model_dir, settings.llm, extra, dirs or None))
     m = Measurement(questions=len(items), dynamic=dynamic, setups=setups,
                     settings={"llm": settings.llm, "embeddings": settings.embeddings, "k": settings.k,
                               "local_cost_per_hour": settings.local_cost_per_hour,
                               "gpu_cost_per_hour": settings.gpu_cost_per_hour}, eval_dir=evaluator.eval_dir)
+    m.split = split.to_dict() if split else None
+    m.training = {}
     steps = StepTimer(m, log)
     configs = {s.name: parse_config(s.config) for s in setups}
     try:
         steps.run("index", lambda: _index(evaluator, configs[setups[0].name], dynamic, m))
         for setup in setups:
-            if setup.kind in ("finetune", "hybrid") and train and m.training is None:
-                m.training = steps.run("train", lambda: _train(items, Path(model_dir), settings, train_minutes,
-                                                               lora, base, seed, log, train_on))
-            if setup.kind in ("finetune", "hybrid") and m.training is None:
-                m.training = _card_training(Path(model_dir))
+            variant = setup.variant or "model"
+            if setup.kind in ("finetune", "hybrid") and variant in variants and variant not in m.training:
+                assert split is not None
+                m.training[variant] = steps.run(
+                    "train" if len(variants) == 1 else f"train {variant}",
+                    lambda: _train(split, Path(dirs[variant]), settings, train_minutes, lora, base, seed, log,
+                                   variants[variant]))
+            if setup.kind in ("finetune", "hybrid") and variant not in m.training:
+                m.training[variant] = _card_training(Path(dict(dirs).get(variant, model_dir)))
+            seen = split.seen if split and setup.kind in ("finetune", "hybrid") else []
             steps.run(f"measure {setup.name}", lambda: _measure_setup(evaluator, setup, configs[setup.name], items,
-                                                                     dynamic, seed, m))
-        if retrain and "finetune" in m.summaries and m.change is not None:
-            m.retraining = steps.run("retrain", lambda: _retrain(evaluator, items, m, Path(model_dir), settings,
-                                                                 train_minutes, lora, base, seed, log, train_on))
+                                                                     dynamic, seed, m, seen))
+        first = next((s for s in setups if s.kind == "finetune" and s.name in m.summaries), None)
+        if retrain and first is not None and m.change is not None and split is not None:
+            m.retraining = steps.run("retrain", lambda: _retrain(evaluator, split, m, first, Path(dirs[first.variant or ""]),
+                                                                 settings, train_minutes, lora, base, seed, log,
+                                                                 variants[first.variant or ""]))
     except (KeyboardInterrupt, _Interrupted) as exc:
         done = ", ".join(m.summaries) or "nothing"
         m.interrupted = f"interrupted during {m.steps[-1]['step'] if m.steps else 'start-up'}: measured {done}"
@@ -129,14 +154,49 @@ def _index(evaluator: MeteredEvaluator, config: EvalConfig, dynamic: bool, m: Me
                "built": built["built"] if built else None}
 
 
-def _train(items: Sequence[QAItem], output: Path, settings: Settings, minutes: float, lora: bool, base: str,
+#: ``--train-on`` value -> {variant: example kinds}; each variant is its own model and row.
+TRAIN_ON = {"qa": {"qa": ("qa",)}, "docs": {"docs": ("docs",)}, "both": {"qa": ("qa",), "docs": ("docs",)},
+            "qa+grounded": {"qa+grounded": ("qa", "grounded")}}
+
+
+def train_variants(train_on: str | Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The models ``--train-on`` asks for: ``both`` is ``qa`` and ``docs``, two models."""
+    key = train_on if isinstance(train_on, str) else "+".join(train_on)
+    if key not in TRAIN_ON:
+        raise ConfigError(f"--train-on must be one of {', '.join(TRAIN_ON)}, got {key!r}")
+    return TRAIN_ON[key]
+
+
+def _split(items: list[QAItem], corpus: Path, sample: int | None, seed: int) -> Split:
+    """Seen/unseen questions; reference sentences and passages looked up in the corpus when the set has none."""
+    from rag_app.measure.facts import locate
+
+    files: dict[str, str] = {}
+
+    def load() -> dict[str, str]:
+        if not files:
+            for path in sorted(p for p in corpus.rglob("*") if p.is_file()):
+                files[path.relative_to(corpus).as_posix()] = path.read_text(encoding="utf-8", errors="replace")
+        return files
+
+    def passage(item: QAItem) -> str | None:
+        if item.contexts:
+            return item.contexts[0]
+        loc = locate(item.answer or "", (), item.sources, load())
+        return None if loc is None else load()[loc.file][loc.start:loc.end]
+
+    seen_n = max(4, (sample or len(items)) // 2)
+    return split_questions(items, sample, seed, seen_n=seen_n, find=passage, passage=passage)
+
+
+def _train(split: Split, output: Path, settings: Settings, minutes: float, lora: bool, base: str,
            seed: int, log: Log, kinds: Sequence[str]) -> dict[str, Any]:
     from rag_app.tuning.finetune import FinetuneInterrupted
     from rag_app.tuning.knowledge import train_knowledge
 
     try:
-        return train_knowledge(items, output, settings, minutes=minutes, lora=lora, base=base, kinds=kinds, seed=seed,
-                               log=log).to_dict()
+        return train_knowledge(split.train, output, settings, minutes=minutes, lora=lora, base=base, kinds=kinds,
+                               passages=[text for _, text in split.passages], seed=seed, log=log).to_dict()
     except FinetuneInterrupted as exc:
         raise _Interrupted(str(exc)) from None
 
@@ -152,21 +212,25 @@ def _card_training(model_dir: Path) -> dict[str, Any]:
 
 
 def _measure_setup(evaluator: MeteredEvaluator, setup: Setup, config: EvalConfig, items: Sequence[QAItem],
-                   dynamic: bool, seed: int, m: Measurement) -> None:
+                   dynamic: bool, seed: int, m: Measurement, seen: Sequence[QAItem] = ()) -> None:
     if config.skipped:
         m.summaries[setup.name] = {"skipped": config.skipped}
         return
-    # with a change: every question before it, then about 45% again (30% changed facts, deleted files)
-    expected = len(items) + (round(0.45 * len(items)) if dynamic else 0)
+    # with a change: every question before it, then the changed ones again (at least MIN_EDITS, ~30%, and deletions)
+    expected = len(items) + len(seen) + (max(MIN_EDITS, round(0.4 * len(items))) if dynamic else 0)
     evaluator.meter = Meter(setup.name, expected, evaluator.progress)
     try:
         if not dynamic:
-            rows = evaluator.run(items, config)
-            m.summaries[setup.name] = {**summarize(rows, config), "rows": rows}
+            rows = evaluator.run(list(items) + list(seen), config)
+            for row in rows[len(items):]:
+                row.update(phase="seen")
+            m.summaries[setup.name] = {**summarize(rows[:len(items)], config), "rows": rows,
+                                       "accuracy_seen": _accuracy(rows[len(items):])}
             return
         from rag_app.measure.dynamic import run_dynamic
 
-        change, rows = run_dynamic(evaluator, items, config, seed=seed, only_changed=True)
+        change, rows = run_dynamic(evaluator, items, config, seed=seed, only_changed=True, min_edits=MIN_EDITS,
+                                   plans=m.plans, also_before=seen)
     except RagError as exc:
         m.summaries[setup.name] = {"skipped": str(exc)}
         return
@@ -178,6 +242,7 @@ def _measure_setup(evaluator: MeteredEvaluator, setup: Setup, config: EvalConfig
     summary = summarize(before, config)
     summary.update(
         rows=rows,
+        accuracy_seen=_accuracy([r for r in rows if r["phase"] == "seen"]),
         accuracy_changed_before=metrics.mean(edited_before),
         accuracy_after_change=change["accuracy_new_facts_after"],
         accuracy_unchanged_after=change["accuracy_unchanged_after"],
@@ -186,36 +251,53 @@ def _measure_setup(evaluator: MeteredEvaluator, setup: Setup, config: EvalConfig
     )
     m.summaries[setup.name] = summary
     if m.change is None:
-        m.change = {k: change[k] for k in ("edited_facts", "edited_files", "deleted_files", "deleted_questions", "reindex",
-                                           "note") if k in change}
+        m.change = {k: change[k] for k in ("edited_files", "deleted_files", "deleted_questions", "reindex", "note")
+                    if k in change}
+        m.change.update(edited_facts=change["edits"], edited_count=change["edited_facts"],
+                        min_edits=MIN_EDITS, after_change_measured=change["edited_facts"] >= MIN_EDITS)
 
 
-def _retrain(evaluator: MeteredEvaluator, items: Sequence[QAItem], m: Measurement, model_dir: Path,
-             settings: Settings, minutes: float, lora: bool, base: str, seed: int, log: Log, kinds: Sequence[str]) -> dict[str, Any]:
-    """Train again on the changed facts (deleted documents' questions dropped) and ask the changed questions."""
+def _accuracy(rows: Sequence[dict[str, Any]]) -> float | None:
+    return metrics.mean(float(bool(r["correct"])) for r in rows if r.get("correct") is not None) if rows else None
+
+
+def _retrain(evaluator: MeteredEvaluator, split: Split, m: Measurement, setup: Setup, model_dir: Path,
+             settings: Settings, minutes: float, lora: bool, base: str, seed: int, log: Log,
+             kinds: Sequence[str]) -> dict[str, Any]:
+    """Train ``setup``'s variant again on the changed corpus (its passages and pairs with the new values) and
+    ask the changed questions."""
     from dataclasses import replace
 
-    after = {r["id"]: r for r in m.summaries["finetune"]["rows"] if r["phase"] == "after"}
-    new_items = []
-    for item in items:
-        row = after.get(item.id) or {"change": "none"}  # unchanged questions are not asked after the change
-        if row["change"] == "deleted":
-            continue
-        if row["change"] == "edited":
-            item = replace(item, answer=row["reference"], meta={"all_answers": [row["reference"]]},
-                           contexts=[c.replace(str(row["old_answer"]), str(row["reference"])) for c in item.contexts])
-        new_items.append(item)
+    from rag_app.measure.facts import find_all
+
+    edits = (m.change or {}).get("edited_facts") or []
+    deleted = set((m.change or {}).get("deleted_files") or [])
+
+    def changed(text: str) -> str:
+        for edit in edits:
+            for s, e in reversed(find_all(edit["old"], text)):
+                text = text[:s] + edit["new"] + text[e:]
+        return text
+
+    def kept(doc: str) -> bool:
+        return not any(doc == f or doc.rsplit("/", 1)[-1] == f.rsplit("/", 1)[-1] for f in deleted)
+
+    from rag_app.tuning.advise_split import document_of
+
+    train = [replace(t, answer=changed(t.answer or "")) for t in split.train if kept(document_of(t))]
+    passages = [(doc, changed(text)) for doc, text in split.passages if kept(doc)]
+    new_split = replace(split, train=train, passages=passages)
     output = model_dir.parent / (model_dir.name + "-retrained")
-    run = _train(new_items, output, settings, minutes, lora, base, seed, log, kinds)
+    run = _train(new_split, output, settings, minutes, lora, base, seed, log, kinds)
     config = parse_config(f"llm=hf:{output},retrieval=false")
     app = evaluator.app(config)
-    edited = [it for it in new_items if it.id in after and after[it.id]["change"] == "edited"]
+    after = {r["id"]: r for r in m.summaries[setup.name]["rows"] if r["phase"] == "after" and r["change"] == "edited"}
+    edited = [replace(it, answer=after[it.id]["reference"], meta={"all_answers": [after[it.id]["reference"]]})
+              for it in split.unseen if it.id in after]
     evaluator.meter = Meter("retrained", len(edited), evaluator.progress)
     try:
         rows = [evaluator.ask(app, config, it) for it in edited]
     finally:
         evaluator.meter.close()
         evaluator.meter = None
-    return {**run, "accuracy_after_retrain": metrics.mean(float(bool(r.get("correct"))) for r in rows),
-            "questions": len(rows)}
-
+    return {**run, "variant": setup.variant, "accuracy_after_retrain": _accuracy(rows), "questions": len(rows)}

@@ -24,7 +24,8 @@ DAY = 86400.0
 
 #: metric -> (label, {side: (low, high, text)}); ``side`` is "finetune" or "rag".
 RULES_OF_THUMB: dict[str, tuple[str, dict[str, tuple[float | None, float | None, str]]]] = {
-    "accuracy": ("accuracy, static data", {"finetune": (0.90, 0.95, "90–95%"), "rag": (0.85, 0.92, "85–92%")}),
+    "accuracy": ("accuracy, unseen questions", {"finetune": (0.90, 0.95, "90–95%"), "rag": (0.85, 0.92, "85–92%")}),
+    "accuracy_seen": ("recall of trained questions", {}),
     "accuracy_after_change": ("accuracy, changed facts", {"finetune": (0.60, 0.70, "60–70% (stale)"),
                                                            "rag": (0.90, 0.95, "90–95% (current)")}),
     "staleness_rate": ("stale answers after the change", {}),
@@ -134,7 +135,7 @@ def disagreements(rows: Sequence[dict[str, Any]]) -> list[str]:
     by = {r.get("kind"): r for r in rows if not r.get("skipped") and r.get("kind") in ("rag", "finetune", "hybrid")}
     hybrid = by.get("hybrid")
     if hybrid and hybrid.get("accuracy") is not None:
-        for key, label in (("accuracy", "static data"), ("accuracy_after_change", "changed facts")):
+        for key, label in (("accuracy", "unseen questions"), ("accuracy_after_change", "changed facts")):
             others = [(r[key], r["setup"]) for k, r in by.items() if k != "hybrid" and r.get(key) is not None]
             if hybrid.get(key) is not None and others and hybrid[key] < max(others)[0]:
                 best, name = max(others)
@@ -153,7 +154,9 @@ def text(report: dict[str, Any]) -> str:
             "long ones: 60% of the answer's key words from the reference, at least 3)."]
     if meta.get("dynamic"):
         change = meta.get("change") or {}
-        out.append(f"changed facts: {change.get('edited_facts', 0)} answers changed in their passages, "
+        edits = change.get("edited_facts") or []
+        count = change.get("edited_count", len(edits) if isinstance(edits, list) else edits)
+        out.append(f"changed facts: {_count(count, 'answer')} (or a date, number or name in it) edited in the corpus, "
                    f"{_count(len(change.get('deleted_files') or []), 'file')} deleted "
                    f"({change.get('deleted_questions', 0)} questions lost their source); accuracy on the changed "
                    "questions before → after the change, without retraining. Stale: an answer after the change that "
@@ -166,6 +169,9 @@ def text(report: dict[str, Any]) -> str:
         if row.get("skipped"):
             out.append(f"{row['setup']}: skipped, {row['skipped']}")
     out += ["", f"Recommendation: {report['recommendation']}", *[f"  - {r}" for r in report["reasons"]]]
+    if meta.get("dynamic") and isinstance((meta.get("change") or {}).get("edited_facts"), list):
+        out += ["", "Edited facts:", *[f"  - {e['file']}: {e['old']!r} → {e['new']!r} ({e['kind']}; {e['id']})"
+                                       for e in meta["change"]["edited_facts"]]]
     if report.get("disagreements"):
         out += ["", "Where your numbers disagree with the rules of thumb:", *[f"  - {d}" for d in report["disagreements"]]]
     if meta.get("results"):
@@ -243,7 +249,7 @@ def assemble(m: "Measurement", *, qa: str, corpus: str, seed: int, train: bool, 
         "criteria": criteria,
         "meta": {
             "qa": qa, "corpus": corpus, "questions": m.questions, "seed": seed, "dynamic": m.dynamic,
-            "queries_per_day": queries_per_day, "train_questions_are_eval_questions": train,
+            "queries_per_day": queries_per_day, "train_questions_are_eval_questions": False, "split": m.split,
             "index": m.index, "change": m.change, "steps": m.steps, "interrupted": m.interrupted,
             "settings": m.settings, "notes": notes(m, train), "results": None if results is None else str(results),
         },
@@ -255,11 +261,18 @@ def notes(m: "Measurement", train: bool) -> list[str]:
     out = ["setups: " + "; ".join(f"{s.name} = {s.config}" for s in m.setups) + "."]
     if m.dynamic:
         out.append("after the change only the changed questions are asked again (edited facts, deleted sources).")
-    if train:
-        t = m.training or {}
-        out.append(f"fine-tuned on the same {m.questions} questions it is asked (knowledge recall, not generalisation): "
-                   f"{t.get('examples', '?')} examples, {t.get('steps', '?')} steps in {t.get('seconds') or 0:.0f} s on "
-                   f"{t.get('device', '?')}, ${t.get('cost') or 0:.4f} at ${t.get('cost_per_hour') or 0:g}/h "
+    if train and m.split:
+        sp = m.split
+        out.append(f"questions: accuracy is on {sp['asked']} questions no model was trained on ({sp['asked_about_seen_documents']} "
+                   f"about documents it was trained on, {sp['asked_about_unseen_documents']} about documents it never saw); "
+                   f"{sp['trained_pairs']} other questions of those documents were trained, {sp['recall_checked']} of them "
+                   "asked again (recall of trained questions: memorised pairs, not used for the verdict)."
+                   + (f" {sp['note']}." if sp.get("note") else ""))
+    for variant, t in (m.training or {}).items() if train else ():
+        device = t.get("device", "?")
+        out.append(f"trained {variant}: {t.get('examples', '?')} examples, {t.get('steps', '?')} steps in "
+                   f"{t.get('seconds') or 0:.0f} s on {device}" + (" (no GPU seen by torch)" if device == "cpu" else "")
+                   + f", ${t.get('cost') or 0:.4f} at ${t.get('cost_per_hour') or 0:g}/h "
                    "(RAG_LOCAL_COST_PER_HOUR on a CPU, RAG_GPU_COST_PER_HOUR on a GPU).")
     if m.index.get("setup_s") is None:
         out.append("RAG setup time unknown: the index was built before timings were kept; "

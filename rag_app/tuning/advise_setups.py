@@ -14,22 +14,29 @@ class Setup:
     name: str
     config: str
     kind: str  # rag | finetune | hybrid | extra
+    variant: str | None = None  # which trained model (``--train-on`` variant) a finetune/hybrid setup uses
 
     @property
     def retrieval(self) -> bool:
         return "retrieval=false" not in self.config.replace(" ", "").lower()
 
 
-def default_setups(model: str, llm: str = "local", extra: Sequence[str] = ()) -> list[Setup]:
+def default_setups(model: str, llm: str = "local", extra: Sequence[str] = (),
+                   variants: dict[str, str] | None = None) -> list[Setup]:
     """``rag`` (``llm`` with retrieval), ``finetune`` (``hf:model`` alone), ``hybrid``, then ``extra``.
 
+    ``variants`` (name -> model directory, from ``--train-on``): one ``finetune:<name>`` row each when
+    there are several (the hybrid uses the ``docs`` model when there is one), else ``finetune``.
     An extra is a backend spec (``openai:gpt-4o-mini``) or an eval config (``llm=ollama,k=6``).
     """
-    setups = [
-        Setup("rag", f"llm={llm}", "rag"),
-        Setup("finetune", f"llm=hf:{model},retrieval=false", "finetune"),
-        Setup("hybrid", f"llm=hf:{model}", "hybrid"),
-    ]
+    variants = variants or {"model": model}
+    several = len(variants) > 1
+    setups = [Setup("rag", f"llm={llm}", "rag")]
+    for name, path in variants.items():
+        setups.append(Setup(f"finetune:{name}" if several else "finetune", f"llm=hf:{path},retrieval=false",
+                            "finetune", name))
+    hybrid = "docs" if "docs" in variants else next(iter(variants))
+    setups.append(Setup("hybrid", f"llm=hf:{variants[hybrid]}", "hybrid", hybrid))
     for spec in extra:
         spec = spec.strip()
         setups.append(Setup(spec, spec if "=" in spec else f"llm={spec}", "extra"))
@@ -45,9 +52,11 @@ class Measurement:
     setups: list[Setup]
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)  # setup -> summary
     index: dict[str, Any] = field(default_factory=dict)
-    training: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None  # variant (or "model") -> the training run
     retraining: dict[str, Any] | None = None
     change: dict[str, Any] | None = None
+    split: dict[str, Any] | None = None  # seen/unseen questions (:mod:`rag_app.tuning.advise_split`)
+    plans: list[Any] = field(default_factory=list)  # the change, made once and applied to every setup
     steps: list[dict[str, Any]] = field(default_factory=list)  # {"step", "seconds"}: wall time per step
     interrupted: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)

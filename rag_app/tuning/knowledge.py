@@ -8,7 +8,9 @@ the comparison. Training examples come from the QA set itself (see
   later asked without retrieval);
 - ``grounded``: the same question with its gold passage in the prompt format the
   ``hf`` backend uses with retrieval (:data:`chains.hf_format.GROUNDED_QUESTION`),
-  so the hybrid setup has learned to read a passage, not only to recall.
+  so the hybrid setup has learned to read a passage, not only to recall;
+- ``docs``: the corpus text itself (plain-text examples, all of it learned):
+  continued training on the documents, what "fine-tune on our docs" means.
 
 Training is :func:`rag_app.tuning.finetune.finetune` (Hugging Face ``Trainer``, full or
 LoRA, a GPU when one is present) with a :class:`TimeBudget` callback that stops
@@ -32,7 +34,9 @@ if TYPE_CHECKING:
     from rag_app.measure.qa_sets import QAItem
 
 #: Example kinds :func:`knowledge_examples` can build.
-KINDS = ("qa", "grounded")
+KINDS = ("qa", "grounded", "docs")
+#: A passage longer than this (characters) is cut, at sentence ends, into pieces that fit ``max_length``.
+PIECE_CHARS = 1200
 #: What ``advise --measure --train`` trains on by default: ``grounded`` examples are ~6x longer,
 #: so on two CPU cores they cost minutes an epoch (README, "Fine-tune or RAG?").
 DEFAULT_KINDS = ("qa",)
@@ -42,8 +46,9 @@ EPOCHS = 12
 LEARNING_RATE = {"full": 1e-4, "lora": 1e-3}
 
 
-def knowledge_examples(items: Sequence["QAItem"], kinds: Sequence[str] = DEFAULT_KINDS) -> list[dict[str, Any]]:
-    """Chat examples (``{"messages": [...]}``) teaching the facts of ``items``."""
+def knowledge_examples(items: Sequence["QAItem"], kinds: Sequence[str] = DEFAULT_KINDS,
+                       passages: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Chat examples (``{"messages": [...]}``) teaching the facts of ``items``; ``{"text"}`` ones of ``passages``."""
     from langchain_core.documents import Document
 
     from chains.hf_format import GROUNDED_QUESTION
@@ -53,7 +58,9 @@ def knowledge_examples(items: Sequence["QAItem"], kinds: Sequence[str] = DEFAULT
     if unknown:
         raise ValueError(f"unknown example kinds: {sorted(unknown)}")
     rows: list[dict[str, Any]] = []
-    for item in items:
+    if "docs" in kinds:
+        rows += [{"text": piece} for text in passages for piece in pieces(text)]
+    for item in items if ("qa" in kinds or "grounded" in kinds) else ():
         if not item.answer or not item.answer.strip():
             continue
         answer = item.answer.strip()
@@ -68,6 +75,25 @@ def knowledge_examples(items: Sequence["QAItem"], kinds: Sequence[str] = DEFAULT
                 {"role": "assistant", "content": answer},
             ]})
     return rows
+
+
+def pieces(text: str, size: int = PIECE_CHARS) -> list[str]:
+    """``text`` in pieces of at most about ``size`` characters, cut after a sentence or a line."""
+    import re
+
+    out: list[str] = []
+    current = ""
+    for part in re.split(r"(?<=[.!?\n])\s+", text.strip()):
+        if current and len(current) + len(part) + 1 > size:
+            out.append(current)
+            current = ""
+        current = f"{current} {part}".strip() if current else part
+        while len(current) > 2 * size:  # one enormous "sentence" (a code block): cut it plainly
+            out.append(current[:size])
+            current = current[size:]
+    if current:
+        out.append(current)
+    return out
 
 
 def write_examples(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
@@ -170,19 +196,22 @@ def train_knowledge(
     lora: bool = False,
     base: str = "smollm2",
     kinds: Sequence[str] = DEFAULT_KINDS,
+    passages: Sequence[str] = (),
     epochs: float = EPOCHS,
     seed: int = 0,
     log: Callable[[str], None] = lambda _line: None,
 ) -> TrainingRun:
-    """Fine-tune ``base`` on the facts of ``items`` for at most ``minutes``; the model goes to ``output``."""
+    """Fine-tune ``base`` on the facts of ``items`` (and ``passages``) for at most ``minutes``; the model goes to ``output``."""
     from rag_app.errors import ConfigError
     from rag_app.tuning.finetune import FinetuneConfig, finetune
 
     if minutes <= 0:
         raise ConfigError(f"--train-minutes must be more than 0, got {minutes:g}")
-    rows = knowledge_examples(items, kinds)
+    rows = knowledge_examples(items, kinds, passages)
     if not rows:
-        raise ConfigError("No question of the QA set has an answer to learn: fine-tuning for knowledge needs answers")
+        raise ConfigError("Nothing to learn: no question of the QA set has an answer (and no document text was given)"
+                          if "docs" in kinds else
+                          "No question of the QA set has an answer to learn: fine-tuning for knowledge needs answers")
     data = write_examples(output.parent / f"{output.name}-examples.jsonl", rows)
     method = "lora" if lora else "full"
     on = device()
@@ -192,7 +221,8 @@ def train_knowledge(
         learning_rate=LEARNING_RATE[method], max_length=384, eval_split=0.0, seed=seed,
         lora=lora, lora_r=16, lora_alpha=32, merge=lora, save_steps=10**9, threads=settings.threads or None,
     )
-    log(f"training: {len(rows)} examples ({', '.join(kinds)}) from {len(items)} questions, {method} fine-tune of {base} "
+    source = f"{len(passages)} passages" if kinds == ["docs"] or tuple(kinds) == ("docs",) else f"{len(items)} questions"
+    log(f"training: {len(rows)} examples ({', '.join(kinds)}) from {source}, {method} fine-tune of {base} "
         f"on {on}, budget {_clock(minutes * 60)}")
     result = finetune(config, log=lambda line: None if line.startswith("step ") else log(line),
                       callbacks=[budget.callback])

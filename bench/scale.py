@@ -1,0 +1,229 @@
+"""Scale: reindex, disk, cold and warm queries at large chunk counts, against plain Chroma ingestion.
+
+A generated corpus (``--files`` files of paragraphs drawn from the words of a shared
+corpus, Zipf-weighted, about ``--chunk-size`` tokens each) is indexed with
+``RAG_EMBEDDINGS=fake:384`` (deterministic hashed vectors: only our pipeline is timed).
+Every step runs in a child process of its own, so peak RSS is that step's alone:
+
+- reindex: ``rag-app reindex DIR`` — seconds, chunks/s, peak RSS, bytes on disk per chunk;
+- cold query: ``rag-app query Q --json`` (extractive) in a fresh process — seconds and peak RSS;
+- warm: one process, ``--queries`` questions per search mode (p50/p95 ms, question embedding
+  included), and recall@k of Chroma's own HNSW (``collection.query``) against our exact ranking;
+- plain Chroma: ``collection.add`` of the same chunks (ids, texts, metadata) and the same
+  vectors in batches — the floor the reindex is compared with.
+
+    python bench/scale.py --chunks 20000,100000
+    python bench/scale.py --chunks 100000,1000000      # the issue's sizes (hours on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, corpus_dir, machine, pcts
+
+MODES = ("vector", "bm25", "hybrid")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--chunks", default="20000,100000", help="corpus sizes, in chunks (about)")
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--chunk-size", type=int, default=40, help="RAG_CHUNK_SIZE in tokens")
+    parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--skip-chroma", action="store_true", help="skip the plain Chroma ingestion")
+    parser.add_argument("--keep", help="keep the generated corpora and indexes under this directory")
+    parser.add_argument("--step", help=argparse.SUPPRESS)
+    parser.add_argument("--arg", action="append", default=[], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.step:
+        return STEPS[args.step](*args.arg)
+    print(f"{machine()}; code: {ROOT}\n")
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    try:
+        for size in (int(s) for s in args.chunks.split(",")):
+            measure(size, args, base / f"n{size}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def measure(size: int, args: argparse.Namespace, work: Path) -> None:
+    corpus, index = work / "corpus", work / "index"
+    words_per_paragraph = max(4, int(args.chunk_size * 0.6))
+    if not corpus.exists():
+        generate(corpus, size, args.files, words_per_paragraph)
+    shutil.rmtree(index, ignore_errors=True)
+    env = dict(os.environ, RAG_PERSIST_DIR=str(index), RAG_EMBEDDINGS="fake:384", RAG_LLM="extractive",
+               RAG_CHUNK_SIZE=str(args.chunk_size), RAG_CHUNK_OVERLAP="0", RAG_LEDGER="false",
+               PYTHONPATH=str(ROOT))
+    cli = [sys.executable, "-m", "rag_app"]
+    out, seconds, rss = child(cli + ["reindex", str(corpus), "--json"], env)
+    report = json.loads(out)
+    chunks = report["chunks"]
+    disk = du(index)
+    print(f"== {chunks} chunks ({args.files} files, {args.chunk_size}-token chunks, fake:384)")
+    print(f"  reindex (first)        {seconds:8.1f} s  {chunks / seconds:8.0f} chunks/s  peak RSS {rss:6.0f} MB"
+          f"  disk {disk / chunks:7.0f} B/chunk ({disk / 2**20:.0f} MB)")
+    _, again, again_rss = child(cli + ["reindex", str(corpus), "--json"], env)
+    print(f"  reindex (no change)    {again:8.1f} s  peak RSS {again_rss:6.0f} MB")
+    questions = make_questions(corpus, args.queries)
+    colds = [child(cli + ["query", q, "--json"], env)[1:] for q in questions[:3]]
+    print(f"  cold query (CLI)       {statistics.median(c[0] for c in colds):8.2f} s  peak RSS "
+          f"{statistics.median(c[1] for c in colds):6.0f} MB  (median of 3 processes)")
+    qfile = work / "questions.json"
+    qfile.write_text(json.dumps(questions))
+    out, _, warm_rss = child([sys.executable, __file__, "--step", "warm", "--arg", str(qfile), "--arg", str(args.k)], env)
+    warm = json.loads(out)
+    for mode in MODES:
+        print(f"  warm {mode:<17} {pcts(warm[mode])}")
+    print(f"  warm HNSW (Chroma)     {pcts(warm['hnsw'])}   recall@{args.k} vs exact {warm['recall']:.3f}"
+          f"   (warm process peak RSS {warm_rss:.0f} MB)")
+    if not args.skip_chroma:
+        plain = work / "plain"
+        shutil.rmtree(plain, ignore_errors=True)
+        out, seconds, rss = child([sys.executable, __file__, "--step", "plain", "--arg", str(corpus), "--arg", str(plain)], env)
+        n = json.loads(out)["chunks"]
+        disk = du(plain)
+        print(f"  plain Chroma add       {seconds:8.1f} s  {n / seconds:8.0f} chunks/s  peak RSS {rss:6.0f} MB"
+              f"  disk {disk / n:7.0f} B/chunk ({disk / 2**20:.0f} MB)")
+        shutil.rmtree(plain, ignore_errors=True)
+    print(flush=True)
+
+
+def generate(corpus: Path, size: int, files: int, words: int) -> None:
+    """``files`` files of paragraphs of ``words`` words (about one chunk each), deterministic."""
+    import re
+
+    rng = random.Random(size)
+    source = corpus_dir("squad_expmrc")
+    vocab = sorted({w for p in source.iterdir() if p.is_file() for w in re.findall(r"[A-Za-z]{3,}", p.read_text(errors="ignore"))})
+    weights = [1.0 / (rank + 1) for rank in range(len(vocab))]
+    rng.shuffle(vocab)
+    corpus.mkdir(parents=True)
+    per_file = max(1, size // files)
+    for f in range(files):
+        paragraphs = []
+        for _ in range(per_file):
+            chosen = rng.choices(vocab, weights, k=words)
+            paragraphs.append(" ".join(chosen).capitalize() + ".")
+        (corpus / f"doc{f:05d}.txt").write_text("\n\n".join(paragraphs) + "\n")
+
+
+def make_questions(corpus: Path, n: int) -> list[str]:
+    """Eight words from the middle of random paragraphs (their chunk is the one to find)."""
+    rng = random.Random(1)
+    files = sorted(corpus.iterdir())
+    out = []
+    for _ in range(n):
+        paragraphs = rng.choice(files).read_text().split("\n\n")
+        words = rng.choice(paragraphs).split()
+        start = max(0, len(words) // 2 - 4)
+        out.append(" ".join(words[start : start + 8]))
+    return out
+
+
+def child(argv: list[str], env: dict[str, str]) -> tuple[str, float, float]:
+    """Run ``argv``; its stdout, wall seconds and peak RSS (MB, the kernel's rusage of that process)."""
+    import threading
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()))  # type: ignore[union-attr]
+    reader.start()
+    out = proc.stdout.read()  # type: ignore[union-attr]
+    reader.join()
+    _, status, usage = os.wait4(proc.pid, 0)  # reaped here, so the rusage is this child's alone
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:4])} failed ({proc.returncode}):\n{''.join(err)[-3000:]}")
+    return out, seconds, usage.ru_maxrss / 1024
+
+
+def du(path: Path) -> int:
+    """Bytes the files under ``path`` occupy on disk."""
+    return sum(os.stat(os.path.join(d, f)).st_blocks * 512 for d, _, files in os.walk(path) for f in files)
+
+
+# --- steps run in child processes ---------------------------------------------------------------
+
+def step_warm(qfile: str, k: str) -> None:
+    from rag_app import RagApp
+
+    app = RagApp.from_env(None)
+    questions = json.loads(Path(qfile).read_text())
+    top = int(k)
+    out: dict[str, object] = {}
+    for mode in MODES:
+        app.retrieve(questions[0], k=top, search=mode)
+        times = []
+        for q in questions:
+            t0 = time.perf_counter()
+            app.retrieve(q, k=top, search=mode)
+            times.append((time.perf_counter() - t0) * 1000)
+        out[mode] = times
+    collection = app.vector_index().collection()
+    hits, total, times = 0, 0, []
+    for q in questions:
+        exact = {d.id for d in app.retrieve(q, k=top, search="vector")}
+        t0 = time.perf_counter()
+        got = collection.query(query_embeddings=[app.embedder.embed_query(q)], n_results=top, include=[])
+        times.append((time.perf_counter() - t0) * 1000)
+        hits += len(exact & set(got["ids"][0]))
+        total += len(exact)
+    out["hnsw"] = times
+    out["recall"] = hits / max(total, 1)
+    print(json.dumps(out))
+
+
+def step_plain(corpus: str, target: str) -> None:
+    """Plain Chroma: the same chunks (the app's splitter) and vectors, ``collection.add`` in batches."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    from loaders import SplitConfig, load_chunks
+    from rag_app import Settings
+    from rag_app.embeddings import embedder_for
+
+    settings = Settings.load(None)
+    embedder = embedder_for(settings)
+    split = SplitConfig(settings.chunk_size, settings.chunk_overlap)
+    client = chromadb.PersistentClient(path=target, settings=ChromaSettings(anonymized_telemetry=False))
+    collection = client.create_collection("plain", embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+    batch: list = []
+    n = 0
+
+    def flush() -> None:
+        collection.add(ids=[c.id for c in batch], documents=[c.text for c in batch],
+                       metadatas=[c.metadata() for c in batch],
+                       embeddings=embedder.embed_documents([c.text for c in batch]))
+
+    for path in sorted(Path(corpus).iterdir()):
+        for chunk in load_chunks(path, split):
+            batch.append(chunk)
+            n += 1
+            if len(batch) >= 1000:
+                flush()
+                batch = []
+    if batch:
+        flush()
+    print(json.dumps({"chunks": n}))
+
+
+STEPS = {"warm": step_warm, "plain": step_plain}
+
+if __name__ == "__main__":
+    main()

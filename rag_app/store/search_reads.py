@@ -1,0 +1,162 @@
+"""What queries read from the search side (see :mod:`rag_app.store.search_side` for the tables).
+
+Read-only: a reader's connection runs these inside one read transaction (a snapshot).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+from rag_app.store.bm25 import bm25_weights
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class SearchReads:
+    """The search side's reads over ``_db`` (the writer's or a reader's connection)."""
+
+    _db: sqlite3.Connection
+    current = True  # False: an older layout a reader must not use
+
+    def generation(self, collection: str) -> int:
+        """Changes whenever the collection's chunks change (cheap to ask per query)."""
+        row = self._db.execute("SELECT generation FROM generations WHERE collection = ?", (collection,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def stamp(self, collection: str) -> str:
+        """A random token that changes with every generation (published beside a server's collection)."""
+        row = self._db.execute("SELECT stamp FROM generations WHERE collection = ?", (collection,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def knows(self, collection: str) -> bool:
+        """Whether this search side holds ``collection`` (its setup and at least one write)."""
+        return self.current and self.setup(collection) is not None and self.generation(collection) > 0
+
+    def setup(self, collection: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT setup FROM setups WHERE collection = ?", (collection,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def vector_key(self, collection: str) -> str:
+        """The embedding cache's model key holding ``collection``'s vectors (recorded with its setup)."""
+        return str((self.setup(collection) or {}).get("vectors", ""))
+
+    def alias(self, name: str) -> str | None:
+        """The physical collection serving index ``name``, if this database knows it."""
+        row = self._db.execute("SELECT physical FROM aliases WHERE name = ?", (name,)).fetchone()
+        if row:
+            return str(row[0])
+        return name if self.setup(name) is not None else None
+
+    def count(self, collection: str) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM chunks WHERE collection = ?", (collection,)).fetchone()[0])
+
+    # --- reads for search ----------------------------------------------------------------------
+
+    def matrix(self, collection: str) -> tuple[list[str], "np.ndarray"]:
+        """The distinct texts' hashes and their vectors as one float32 matrix (rows in that order)."""
+        import numpy as np
+
+        hashes: list[str] = []
+        blobs: list[bytes] = []
+        for content_hash, blob in self._db.execute(
+            """SELECT t.content_hash, e.vector FROM texts t JOIN embedding_cache e
+               ON e.model = ? AND e.content_hash = t.content_hash WHERE t.collection = ?""",
+            (self.vector_key(collection), collection),
+        ):
+            hashes.append(content_hash)
+            blobs.append(blob)
+        if not blobs:
+            return hashes, np.zeros((0, 0), dtype=np.float32)
+        matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
+        return hashes, matrix
+
+    def text_count(self, collection: str) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM texts WHERE collection = ?", (collection,)).fetchone()[0])
+
+    def dimension(self, collection: str) -> int:
+        return int((self.setup(collection) or {}).get("dimension", 0))
+
+    def sorted_vectors(self, collection: str) -> Iterator[tuple[str, bytes]]:
+        """``(content hash, float32 vector bytes)`` of each distinct text, in hash order."""
+        return iter(self._db.execute(
+            """SELECT t.content_hash, e.vector FROM texts t JOIN embedding_cache e
+               ON e.model = ? AND e.content_hash = t.content_hash WHERE t.collection = ? ORDER BY t.content_hash""",
+            (self.vector_key(collection), collection),
+        ))
+
+    def term_matrix(self, collection: str, row: Mapping[str, int], k1: float = 1.5, b: float = 0.75) -> Any:
+        """BM25 weights as a sparse (terms x texts) CSR matrix; text columns in ``row`` order.
+
+        Lucene's BM25 over the distinct texts: idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
+        weight = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avglen)).
+        """
+        columns, blobs = [], []
+        for content_hash, blob in self._db.execute(
+            "SELECT content_hash, terms FROM texts WHERE collection = ?", (collection,)
+        ):
+            if content_hash in row:
+                columns.append(row[content_hash])
+                blobs.append(blob)
+        return bm25_weights(columns, blobs, len(row), k1, b)
+
+    def term_ids(self, words: Sequence[str]) -> list[int]:
+        """Vocabulary ids of the (stemmed) ``words`` that any text has."""
+        found: list[int] = []
+        wanted = list(dict.fromkeys(words))
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found += [r[0] for r in self._db.execute(f"SELECT id FROM vocab WHERE term IN ({marks})", part)]
+        return found
+
+    def chunks_of(self, collection: str, hashes: Sequence[str]) -> dict[str, list[str]]:
+        """Chunk ids per content hash, in source order."""
+        out: dict[str, list[str]] = {}
+        for start in range(0, len(hashes), 500):
+            part = list(hashes[start : start + 500])
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"""SELECT chunk_id, content_hash, source, json_extract(metadata, '$.position') FROM chunks
+                    INDEXED BY chunks_by_hash WHERE collection = ? AND content_hash IN ({marks})""",
+                (collection, *part),
+            ).fetchall()
+            for chunk_id, content_hash, _, _ in sorted(rows, key=lambda r: (r[2], r[3] or 0, r[0])):
+                out.setdefault(content_hash, []).append(chunk_id)
+        return out
+
+    def rows(self, collection: str, chunk_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any], str]]:
+        """``chunk_id -> (text, metadata, content_hash)``."""
+        if not chunk_ids:
+            return {}
+        out: dict[str, tuple[str, dict[str, Any], str]] = {}
+        for start in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for chunk_id, metadata, content_hash, text in self._db.execute(
+                f"""SELECT chunk_id, metadata, content_hash, text FROM chunks
+                    WHERE collection = ? AND chunk_id IN ({marks})""",
+                (collection, *part),
+            ):
+                out[chunk_id] = (text, json.loads(metadata), content_hash)
+        return out
+
+    def field_values(self, collection: str, field: str) -> list[Any]:
+        path = "$." + json.dumps(field)
+        return [r[0] for r in self._db.execute(
+            "SELECT DISTINCT json_extract(metadata, ?) FROM chunks WHERE collection = ? AND json_extract(metadata, ?) IS NOT NULL",
+            (path, collection, path),
+        )]
+
+    def ids_where(self, collection: str, field: str, values: Sequence[Any]) -> set[str]:
+        path = "$." + json.dumps(field)
+        wanted = {str(v) for v in values}
+        return {
+            chunk_id
+            for chunk_id, value in self._db.execute(
+                "SELECT chunk_id, json_extract(metadata, ?) FROM chunks WHERE collection = ?", (path, collection)
+            )
+            if value is not None and str(value) in wanted
+        }
