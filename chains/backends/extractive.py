@@ -231,7 +231,7 @@ class ExtractiveBackend(AnswerBackend):
         by_name = {t for t in asked - by_value if any(t in ws for n in names for i, ws in n.items() if i)}
         if not by_value and not by_name:
             return None
-        lines = []
+        lines, whole = [], []
         for unit, name_terms, value_terms in zip(records, names, values):
             fields = unit.fields or []
             flags = [i for i, ws in name_terms.items() if i and ws & by_name]
@@ -240,15 +240,22 @@ class ExtractiveBackend(AnswerBackend):
                 continue
             shown = flags + [i for i, ws in value_terms.items() if i and ws & by_value]
             lines.append(f"- {render(fields, [0, *shown])} [{unit.passage}]")
-        return "\n".join(lines[:MAX_RECORDS]) or None
+            whole.append(f"- {unit.text} [{unit.passage}]" if unit.text == render(fields) else lines[-1])
+        lines, whole = lines[:MAX_RECORDS], whole[:MAX_RECORDS]
+        # whole records are quotes the support check cites as they are: shown when they fit
+        fits = sum(len(w.split()) - 1 for w in whole) <= MAX_WORDS
+        return "\n".join(whole if fits else lines) or None
 
     def stream(self, question: str, documents: Sequence["Document"]):
         yield self.answer(question, documents)
 
 
 def _record_text(unit: Unit, question: str, form: Form) -> str:
-    """The record as ``field: value`` text: its name and the fields asked for, else all of it (cut to size)."""
+    """The record as ``field: value`` text: all of it when short (a quote the support check cites as
+    is), else its name and the fields asked for (cut to size)."""
     fields = unit.fields or []
+    if unit.text == render(fields) and len(unit.text.split()) <= WHOLE_RECORD_WORDS:
+        return unit.text
     wanted = set(terms(question))
     keep = [
         i for i, (name, value) in enumerate(fields)
