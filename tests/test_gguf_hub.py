@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # fresh processes: huggingface_hub reads HF_* when imported
+
 ROOT = Path(__file__).resolve().parent.parent
 REPO, FILE = "northwind/tiny-GGUF", "tiny-model.Q4_0.gguf"
 BODY = b"GGUF" + bytes(range(256)) * 64  # a stand-in file: the download path does not parse it
