@@ -53,7 +53,7 @@ def main() -> int:
 
     print(f"# answer quality on {machine()}")
     print(f"{'set':<14} {'llm':<12} {'n':>4} {'correct':>8} {'F1':>6} {'words':>6} {'max':>4} {'p50 ms':>8}")
-    rows_out = open(args.rows, "w", encoding="utf-8") if args.rows else None
+    rows_out = open(args.rows, "w", encoding="utf-8", buffering=1) if args.rows else None  # line by line
     for name in args.set.split(","):
         corpus = corpus_dir(name)
         items = load_qa(EVALDATA / name / "qa.jsonl")

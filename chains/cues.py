@@ -50,7 +50,7 @@ _FORMS = [
     (r"\bwho\b|\bwhom\b|\bwhose\b|\b(?:what|which)\s+(?:person|company|organi[sz]ation|group|team|man|woman|king|queen|president|university|band|author|scientist)\b", "name"),
     (r"\bwhy\b|\bwhat\s+(?:is\s+the\s+)?(?:reason|cause)\b", "reason"),
 ]
-_LIST = re.compile(r"^\s*(?:(?:and\s+)?which\s+(?:[a-z][\w\-]*\s+){0,2}[a-z][\w\-]*[^\Wsiu_]s\b(?<!\bdoes)(?<!\bgoes)(?<!\bwas)(?<!\bhas)(?<!\bthis)|list\b|name\s+(?:all|the)\b|show\s+(?:me\s+)?(?:all|every)\b|what\s+are\s+(?:all\s+)?the\s+\w+s\b)", re.I)
+_LIST = re.compile(r"^\s*(?:(?:and\s+)?which\s+((?:[a-z][\w\-]*\s+){0,2}[a-z][\w\-]*[^\Wsiu_]s)\b(?<!\bdoes)(?<!\bgoes)(?<!\bwas)(?<!\bhas)(?<!\bthis)|list\b|name\s+(?:all|the)\b|show\s+(?:me\s+)?(?:all|every)\b|what\s+are\s+(?:all\s+)?the\s+\w+s\b)", re.I)
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,15 @@ class Form:
 
     wants: str | None
     listing: bool
+    #: The kind of thing a "which ...s" question lists ("service centres"), else "".
+    subject: str = ""
 
 
 def question_form(question: str) -> Form:
     lowered = question.lower()
     wants = next((kind for pattern, kind in _FORMS if re.search(pattern, lowered)), None)
-    return Form(wants, bool(_LIST.search(question)))
+    listing = _LIST.search(question)
+    return Form(wants, bool(listing), (listing.group(1) or "") if listing else "")
 
 
 def _numbers(text: str) -> list[tuple[str, str]]:

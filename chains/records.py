@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-_FIELD = re.compile(r"^\s*([^:;]{1,60}?):\s+(.*)$")
+_FIELD = re.compile(r"^\s*([^:;\"'\[\]{}]{1,60}?):\s+(.*)$")
 _FALSE = frozenset({"no", "false", "n", "0", "none", "null", "-", "n/a", "na", ""})
 #: A record renders whole up to this many words; a longer one shows the fields that matter.
 WHOLE_RECORD_WORDS = 40

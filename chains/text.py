@@ -89,14 +89,19 @@ def terms(text: str) -> list[str]:
 def _terms(text: str) -> tuple[str, ...]:
     # The same passage sentences come back for many questions: their terms are worked out once.
     words: list[str] = []
-    for match in _TERM.finditer(text.replace("_", " ")):
-        word = match.group(0).lower().rstrip(".")
+    for word in _TERM.findall(text.replace("_", " ").lower()):
+        if word[-1] == ".":
+            word = word.rstrip(".")
+        if word.isalnum():  # the common case, quickly
+            if word.isdigit() or (len(word) > 1 and word not in STOPWORDS):
+                words.append(word)
+            continue
         if "," in word:
             if word.replace(",", "").replace(".", "").isdigit():
-                word = word.replace(",", "")
+                words.append(word.replace(",", ""))
             else:
                 words.extend(_plain(word.replace(",", " ")))  # "frames,and": a missing space
-                continue
+            continue
         if "-" in word:
             parts = word.split("-")
             words.extend(p for p in parts if p and p not in STOPWORDS)

