@@ -82,14 +82,15 @@ def build_steps(setup: AnswerSetup) -> tuple[Runnable[dict[str, Any], dict[str, 
         from chains.combine import select
         from chains.passages import merge_overlapping
 
-        # Best score first: the sources list, the prompt's [n] and the citations share this order.
-        documents = sorted(merge_overlapping(inputs["documents"]), key=lambda d: -float(d.metadata.get("score") or 0.0))
+        documents = merge_overlapping(inputs["documents"])  # in the retriever's (e.g. hybrid) rank order
         gate = setup.checker.not_in_documents(documents) if setup.checker is not None else None
         if gate is None:
-            try:
+            try:  # a tight window drops the lowest-ranked passages first
                 documents = select(setup.llm, inputs["question"], documents, setup.chain)
             except BackendError as exc:
                 raise LLMError(str(exc)) from None
+        # Then best score first: the sources list, the prompt's [n] and the citations share this order.
+        documents = sorted(documents, key=lambda d: -float(d.metadata.get("score") or 0.0))
         return {**inputs, "documents": documents, "gate": gate}
 
     prepare = RunnableLambda(retrieve, name="retrieve") | RunnableLambda(fit, name="fit_passages")

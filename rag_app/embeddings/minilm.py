@@ -53,8 +53,8 @@ class MiniLMEmbedder(Embedder):
         return f"{self.identity}|{self.runtime}-{self.precision}"
 
     def _resolve_dir(self) -> str:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        # The model is a local directory, read with local_files_only: no process-wide offline switch,
+        # which would also stop a later `local:REPO/FILE.gguf` download in the same process.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         if self._model_dir is not None:
             return self._model_dir
@@ -87,8 +87,8 @@ class MiniLMEmbedder(Embedder):
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        self._tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self._model = AutoModel.from_pretrained(model_dir).eval()  # last: a set model is ready
+        self._tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        self._model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()  # last: a set model is ready
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         # ONNX batches by token count itself (see OnnxMiniLM.embed): hand it every text at once.

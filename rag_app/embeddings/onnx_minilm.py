@@ -109,7 +109,7 @@ def _export_fused(model_dir: Path, target: Path) -> None:
     from transformers import AutoModel
 
     # Eager attention exports the plain MatMul/Softmax pattern the BERT fusion recognises.
-    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", local_files_only=True).eval()
     config = model.config
 
     class Encoder(torch.nn.Module):

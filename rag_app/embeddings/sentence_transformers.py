@@ -13,12 +13,11 @@ class SentenceTransformerEmbedder(Embedder):
 
     def __init__(self, model_dir: str) -> None:
         super().__init__()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
             raise ConfigError("st: embeddings need sentence-transformers: pip install 'rag-app[st]'") from None
-        self._model = SentenceTransformer(model_dir, device="cpu")
+        self._model = SentenceTransformer(model_dir, device="cpu", local_files_only=True)
         self.identity = f"st:{os.path.basename(os.path.normpath(model_dir))}"
 
     @property
