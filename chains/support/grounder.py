@@ -103,7 +103,7 @@ class Grounder:
         ))
         span = self.candidates[index]
         if best.verdict == PARTIAL and best.subject:
-            other = self._subject_elsewhere(best.subject, index)
+            other = self._subject_elsewhere(best.subject, index, claim)
             if other is not None:  # "The battery is covered for 3 years." cited to the motor's line
                 best.verdict = UNSUPPORTED
                 best.reasons = [f"its subject ({' '.join(best.subject)}) is another sentence's ({_where(other)})"]
@@ -127,13 +127,22 @@ class Grounder:
 
         return bool((said - has(first)) & has(second)) and bool((said - has(second)) & has(first))
 
-    def _subject_elsewhere(self, subject: tuple[str, ...], index: int) -> Span | None:
-        """A sentence other than the cited one that has the claim's subject words."""
+    def _subject_elsewhere(self, subject: tuple[str, ...], index: int, claim: Facts) -> Span | None:
+        """A sentence other than the cited one that has the claim's subject words and, when the
+        claim states a number, a rival figure: another value in the same unit ("3 years" beside the
+        claim's "2 years"). The claim took its subject from one fact and its figure from another. A
+        title or a passing mention ("every warranty period below") states no rival and is context."""
         span, wanted = self.candidates[index], {text_stem(w) for w in subject}
+        claimed = {(n.value, n.unit) for n in claim.numbers}
+        units = {unit for _, unit in claimed if unit}
         for other in self.spans:
             if other.passage == span.passage and span.order <= other.order < span.order + span.size:
                 continue
-            if wanted <= other.words:
+            if not wanted <= other.words:
+                continue
+            if not claimed:
+                return other
+            if any(n.unit in units and (n.value, n.unit) not in claimed for n in Facts.of(other.text).numbers):
                 return other
         return None
 
