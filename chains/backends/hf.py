@@ -235,16 +235,11 @@ class HFChat(BaseChatModel):
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        from chains.backends.local import stream_in_turn
+
         await finish_in_thread(self.loaded)
-        async with self._queue.aturn():
-            chunks = self._chunks(messages, stop)
-            try:
-                while (chunk := await finish_in_thread(next, chunks, None)) is not None:
-                    if run_manager and chunk.text:
-                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                    yield chunk
-            finally:
-                chunks.close()  # generation ends before the turn is given back
+        async for chunk in stream_in_turn(self._queue, lambda: self._chunks(messages, stop), run_manager):
+            yield chunk
 
     def _pieces(self, messages: list[BaseMessage], stop: list[str] | None, counts: dict[str, int]) -> Iterator[str]:
         """The answer's text as it is generated; ``counts`` gets the prompt and new token counts.

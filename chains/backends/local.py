@@ -12,7 +12,7 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams
@@ -64,6 +64,21 @@ def chat_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
     """LangChain messages as the OpenAI-style dicts chat templates take."""
     return [{"role": ROLES.get(m.type, m.type), "content": m.text if hasattr(m, "text") else str(m.content)} for m in messages]
 
+
+
+async def stream_in_turn(queue: ModelQueue, make_chunks: "Callable[[], Iterator[ChatGenerationChunk]]",
+                         run_manager: AsyncCallbackManagerForLLMRun | None) -> AsyncIterator[ChatGenerationChunk]:
+    """A blocking model's chunks, relayed from a worker thread while it holds its turn on ``queue``;
+    the generation is closed before the turn is given back (the local models' ``_astream``)."""
+    async with queue.aturn():
+        chunks = make_chunks()
+        try:
+            while (chunk := await finish_in_thread(next, chunks, None)) is not None:
+                if run_manager and chunk.text:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+        finally:
+            chunks.close()
 
 class LoadedLlama:
     """One ``llama_cpp.Llama`` in memory and the queue its callers take turns in."""
@@ -237,15 +252,9 @@ class LlamaCppChat(BaseChatModel):
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         loaded = await finish_in_thread(self.loaded)
-        async with loaded.queue.aturn():
-            chunks = self._chunks(messages, stop, None, **kwargs)
-            try:
-                while (chunk := await finish_in_thread(next, chunks, None)) is not None:
-                    if run_manager and chunk.text:
-                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                    yield chunk
-            finally:
-                chunks.close()  # before the turn is given back
+        async for chunk in stream_in_turn(loaded.queue, lambda: self._chunks(messages, stop, None, **kwargs),
+                                          run_manager):
+            yield chunk
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens of ``text`` under this model's own tokenizer."""
