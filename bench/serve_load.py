@@ -11,6 +11,7 @@ loopback and every loop is bounded by time.
 
     python bench/serve_load.py                                   # extractive, then local: 20 clients x 30 s each
     python bench/serve_load.py --backends extractive --clients 50 --duration 60
+    python bench/serve_load.py --backends extractive --reindex-at -1 --code ../base   # another checkout's server
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def main() -> None:
     parser.add_argument("--corpus", default="squad_expmrc", help="shared corpus to serve")
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=600.0, help="per-request timeout, seconds")
+    parser.add_argument("--code", type=Path, default=ROOT,
+                        help="checkout whose code the server runs (default: this one), to compare commits in one go")
     args = parser.parse_args()
     backends = [b for b in args.backends.split(",") if b]
 
@@ -146,7 +149,7 @@ def main() -> None:
         corpus = base / "corpus"
         shutil.copytree(corpus_dir(args.corpus), corpus)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_", "CHROMA_"))}
-        env.update(PYTHONPATH=str(ROOT), RAG_PERSIST_DIR=str(base / "idx"), RAG_DATA=str(corpus), RAG_EVALDATA=str(EVALDATA))
+        env.update(PYTHONPATH=str(args.code.resolve()), RAG_PERSIST_DIR=str(base / "idx"), RAG_DATA=str(corpus), RAG_EVALDATA=str(EVALDATA))
         rag = [sys.executable, "-m", "rag_app"]
         subprocess.run([*rag, "reindex"], cwd=base, env=env, check=True, capture_output=True)
         port = free_port()
@@ -164,7 +167,8 @@ def main() -> None:
                 if server.poll() is not None or time.monotonic() - started > 300:
                     raise SystemExit("server did not start:\n" + (base / "serve.log").read_text()[-2000:])
                 time.sleep(0.2)
-            print(f"machine: {machine()}; load average before: {os.getloadavg()[0]:.1f}")
+            print(f"machine: {machine()}; load average before: {os.getloadavg()[0]:.1f}; server pid {server.pid}, "
+                  f"code {args.code.resolve()}", flush=True)
             print(f"corpus {args.corpus}, {args.clients} clients x {args.duration:g} s per backend, "
                   f"POST /v1/chat/completions, server ready in {time.monotonic() - started:.1f} s")
             for model in backends:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 #: Backends that may generate for several requests at once (pure Python or an HTTP client).
 PARALLEL_SAFE = frozenset({"extractive", "fake", "openai", "azure", "ollama"})
+#: Backends whose answer is CPU work in this process: run a few at a time (see ``RagService.lanes``).
+CPU_BOUND = frozenset({"extractive", "fake"})
 #: Finished reindex jobs kept for ``GET /reindex/{job}``.
 KEEP_JOBS = 50
 #: Requests that may wait for one slow model by default: a few minutes of local answers at most.
@@ -83,6 +85,9 @@ class RagService:
         #: Retrieval and chain defaults (the serve command's flags); requests override them.
         self.options = {k: v for k, v in (options or {}).items() if v is not None}
         self.max_queue = DEFAULT_MAX_QUEUE if max_queue is None else max_queue
+        #: CPU-bound answers run this many at a time: more threads only fight over the GIL and
+        #: starve the event loop (latency grows, throughput does not).
+        self.lanes = max(2, os.cpu_count() or 1)
         self.queues = {m: ModelQueue(m, self.max_queue) for m in self.models if backend_name(m) not in PARALLEL_SAFE}
         for model, queue in self.queues.items():  # the model's calls take turns; retrieval does not wait
             app.take_turns(model, lambda queue=queue: queue.turn(cancel=CANCEL.get()))
@@ -95,12 +100,12 @@ class RagService:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reindex")
         self._writer: RagApp | None = None  # created and used on the worker thread only
         self.started = time.time()
-        self._ledger: Any = None
-        if s.ledger:
+        self.ledger: Any = None
+        if s.ledger:  # rows are written off the request threads, in batches, through one connection
             from rag_app.measure.ledger import Ledger
 
-            s.persist_path.mkdir(parents=True, exist_ok=True)
-            self._ledger = Ledger(s.persist_path / Ledger.FILE).hold()  # cheap ledger rows while we run
+            self.ledger = Ledger(s.persist_path / Ledger.FILE).writer()
+            app.record_with(self.ledger)
 
     # --- start-up ----------------------------------------------------------------------
 
@@ -125,6 +130,10 @@ class RagService:
                 if model.lower() == wanted.lower():
                     return model
         return self.default_model
+
+    def cpu_bound(self, model: str) -> bool:
+        """Whether ``model``'s answers are pure CPU work here (no network, no model queue)."""
+        return backend_name(model) in CPU_BOUND
 
     def slow(self, model: str) -> bool:
         """Whether ``model`` takes turns (its requests run on threads of their own)."""
@@ -277,9 +286,10 @@ class RagService:
             self._writer.stop()
         self._worker.submit(self._close_writer)
         self._worker.shutdown(wait=True)
-        if self._ledger is not None:
-            self._ledger.close()
-            self._ledger = None
+        if self.ledger is not None:
+            self.ledger.close()
+            self.app.record_with(None)
+            self.ledger = None
 
     def _close_writer(self) -> None:
         if self._writer is not None:
