@@ -212,5 +212,6 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / norm if norm else 0.0
 
 
+@lru_cache(maxsize=16384)
 def squash(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
