@@ -34,12 +34,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chains.queueing import Cancelled, QueueClosed, QueueFull
+from chains.queueing import CANCEL, Cancelled, QueueClosed, QueueFull
 from rag_app.errors import ConfigError, IndexMismatch, IndexMissing, LLMError, LockBusy, RagError
 from rag_app.serve import shapes
 from rag_app.serve.bodies import ChatRequest, QueryRequest, ReindexRequest, problems
 from rag_app.serve.guard import ApiKeyMiddleware, GuardMiddleware, allowed_hosts, error
-from rag_app.serve.service import CANCEL, RagService, question_too_long
+from rag_app.serve.service import RagService, question_too_long
 from rag_app.serve.work import Cut, Shutdown, Work, events_until_cut, run
 
 log = logging.getLogger("rag_app.serve")

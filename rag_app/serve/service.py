@@ -7,7 +7,8 @@ at most ``max_queue`` wait (beyond that :class:`~chains.queueing.QueueFull`), an
 a waiter whose cancel event is set (its client left) leaves without running.
 Retrieval, the support check of network backends and everything of the
 thread-safe backends run outside any queue, in the caller's thread. The cancel
-event of the request a thread works for travels in :data:`CANCEL`.
+event of the request a thread works for travels in :data:`chains.queueing.CANCEL`,
+which the local model also checks between tokens.
 
 Reindex jobs run one at a time on a single worker thread with their own
 ``RagApp`` (its bookkeeping database belongs to that thread), under the same
@@ -16,7 +17,6 @@ writer lock as ``rag-app reindex``.
 
 from __future__ import annotations
 
-import contextvars
 import os
 import threading
 import time
@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from chains.queueing import ModelQueue, QueueClosed, QueueFull
+from chains.queueing import CANCEL, ModelQueue, QueueClosed, QueueFull
 from rag_app.errors import IndexMissing, LockBusy, RagError
 
 if TYPE_CHECKING:
@@ -43,8 +43,6 @@ CPU_BOUND = frozenset({"extractive", "fake"})
 KEEP_JOBS = 50
 #: Requests that may wait for one slow model by default: a few minutes of local answers at most.
 DEFAULT_MAX_QUEUE = min(64, 8 * (os.cpu_count() or 1))
-#: The cancel event of the request the current thread works for (its client left, or shutdown).
-CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("rag_app_cancel", default=None)
 
 
 def backend_name(spec: str) -> str:
@@ -192,6 +190,16 @@ class RagService:
         self.stopping = True
         for queue in self.queues.values():
             queue.close()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the generations still running to end (a cut one stops at
+        its next token); ``True`` when none runs."""
+        deadline = time.monotonic() + timeout
+        while any(q.running for q in self.queues.values()):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def condense(self, question: str, history: Sequence[tuple[str, str]], model: str) -> str:
         """The REPL's follow-up rewriting; generative backends take their turn for it."""
