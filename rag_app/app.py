@@ -330,17 +330,16 @@ class RagApp:
 
     def ledger_callback(self) -> "LedgerCallback":
         """The callback that records every answer of this app's chains in the ledger."""
-        if self._ledger_callback is None:
-            self.record_with(None)
-        return self._ledger_callback  # type: ignore[return-value]
+        return self._ledger_callback or self.record_with(None)
 
-    def record_with(self, ledger: Any) -> None:
-        """Chains built from now on record their answers through ``ledger`` (``.record(answer,
-        usage, streamed=)``, e.g. a server's background writer); ``None``: the ledger file, inline."""
+    def record_with(self, ledger: Any) -> "LedgerCallback":
+        """Chains built from now on record answers through ``ledger`` (``.record(answer, usage,
+        streamed=)``: a server's background writer); ``None``: the ledger file, inline."""
         from rag_app.answer.chain import LedgerCallback
         from rag_app.measure.usage import ledger_recorder
 
         self._ledger_callback = LedgerCallback(ledger_recorder(self.settings, ledger))
+        return self._ledger_callback
 
     def support_checker(self, llm: "str | LLM | None" = None) -> "SupportChecker":
         """Checks answers of model ``llm`` (a name, or the model) against their sources."""

@@ -46,6 +46,16 @@ CREATE TABLE IF NOT EXISTS queries (
 _WRITE_LOCK = threading.Lock()
 
 
+def _open(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=10)
+    # WAL without an fsync per insert (a power cut may lose the last rows, never the file).
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(_SCHEMA)
+    return conn
+
+
 class Ledger:
     """Append-only record of queries; every call opens and closes its own connection."""
 
@@ -55,13 +65,7 @@ class Ledger:
         self.path = Path(path)
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10)
-        # WAL without an fsync per insert (a power cut may lose the last rows, never the file).
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(_SCHEMA)
-        return conn
+        return _open(self.path)
 
     def record(self, answer: "Answer", usage: "Usage", streamed: bool = False, ts: float | None = None) -> None:
         with _WRITE_LOCK, self._connect() as conn:
@@ -134,7 +138,7 @@ class LedgerWriter:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        conn = self.ledger._connect()
+        conn = _open(self.ledger.path)
         try:
             while True:
                 with self._changed:
