@@ -82,13 +82,13 @@ class Grounder:
         words = set(content_words(core))
         if not words:
             return None
-        claim = Facts.of(core, self.known)
-        if not self.spans:
-            missing = tuple(sorted({n.value.lstrip("#") for n in claim.numbers} | claim.names))
-            return SentenceSupport(text, 0.0, False, (), missing, UNSUPPORTED, ("nothing was retrieved",))
         hit = self.exact.get(squash(core))
         if hit is not None and squash(core):  # a passage sentence, quoted: that sentence backs it
             return SentenceSupport(text, 1.0, True, (replace(hit.citation, score=1.0),), (), SUPPORTED)
+        claim = Facts.of(core, self.known)  # (after the quote check: a quote needs no facts)
+        if not self.spans:
+            missing = tuple(sorted({n.value.lstrip("#") for n in claim.numbers} | claim.names))
+            return SentenceSupport(text, 0.0, False, (), missing, UNSUPPORTED, ("nothing was retrieved",))
         short = len(words) < self.short_claim_words
         old = Claim(text, core, words, numbers(core) | names(core), words & self.question_words,
                     self.question_words - words if short else set())
