@@ -55,7 +55,7 @@ def call(conn: http.client.HTTPConnection, method: str, path: str, body: dict | 
 
 
 def run_load(port: int, model: str, qs: list[str], clients: int, duration: float, reindex_at: float,
-             corpus: Path, timeout: float) -> dict:
+             corpus: Path, timeout: float, unique: bool = False) -> dict:
     results: list[tuple[float, float, bool]] = []  # (start offset s, latency ms, ok)
     lock = threading.Lock()
     t0 = time.monotonic()
@@ -66,6 +66,8 @@ def run_load(port: int, model: str, qs: list[str], clients: int, duration: float
         i = number
         while time.monotonic() < deadline:
             question = qs[i % len(qs)]
+            if unique:  # never the same text twice: no cache of the question's vector or answer helps
+                question = f"{question} ({i})"
             i += clients
             started = time.monotonic()
             try:
@@ -138,6 +140,9 @@ def main() -> None:
     parser.add_argument("--corpus", default="squad_expmrc", help="shared corpus to serve")
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=600.0, help="per-request timeout, seconds")
+    parser.add_argument("--unique", action="store_true",
+                        help="make every question's text unique (a number appended), as in real traffic; "
+                             "by default the questions are asked in turn, so each comes back many times")
     parser.add_argument("--code", type=Path, default=ROOT,
                         help="checkout whose code the server runs (default: this one), to compare commits in one go")
     args = parser.parse_args()
@@ -170,13 +175,15 @@ def main() -> None:
             print(f"machine: {machine()}; load average before: {os.getloadavg()[0]:.1f}; server pid {server.pid}, "
                   f"code {args.code.resolve()}", flush=True)
             print(f"corpus {args.corpus}, {args.clients} clients x {args.duration:g} s per backend, "
-                  f"POST /v1/chat/completions, server ready in {time.monotonic() - started:.1f} s")
+                  f"POST /v1/chat/completions{', unique questions' if args.unique else ''}, "
+                  f"server ready in {time.monotonic() - started:.1f} s")
             for model in backends:
                 if server.poll() is not None:
                     print(f"{model}: not run, the server exited with {server.returncode}")
                     continue
                 cpu_before = cpu_seconds(server.pid)
-                run = run_load(port, model, qs, args.clients, args.duration, args.reindex_at, corpus, args.timeout)
+                run = run_load(port, model, qs, args.clients, args.duration, args.reindex_at, corpus, args.timeout,
+                               args.unique)
                 print(summary(model, run, args.duration))
                 cpu_after = cpu_seconds(server.pid)
                 if cpu_before is not None and cpu_after is not None and run["results"]:
