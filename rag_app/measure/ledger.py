@@ -104,7 +104,8 @@ def _row(answer: "Answer", usage: "Usage", streamed: bool, ts: float | None) -> 
 class LedgerWriter:
     """:meth:`Ledger.record` off the request thread: one daemon thread inserts the rows queued
     meanwhile in one transaction, through one connection it keeps open (no WAL checkpoint per row).
-    :meth:`flush` waits until what was recorded so far is in the file; :meth:`close` also stops it."""
+    :meth:`flush` waits until what was recorded so far is in the file; :meth:`close` writes what is
+    queued and stops the thread (later rows are written inline)."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
@@ -119,8 +120,9 @@ class LedgerWriter:
     def record(self, answer: "Answer", usage: "Usage", streamed: bool = False, ts: float | None = None) -> None:
         row = _row(answer, usage, streamed, ts)
         with self._changed:
-            if self._closed:
-                raise RuntimeError("the ledger writer is closed")
+            if self._closed:  # late (a request finishing after shutdown): written on this thread
+                self.ledger.record(answer, usage, streamed, row[0])
+                return
             self._rows.append(row)
             self._queued += 1
             self._changed.notify_all()

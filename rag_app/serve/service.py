@@ -103,7 +103,7 @@ class RagService:
             from rag_app.measure.ledger import Ledger
 
             self.ledger = Ledger(s.persist_path / Ledger.FILE).writer()
-            app.record_with(self.ledger)
+            app.ledger_callback(self.ledger)
 
     # --- start-up ----------------------------------------------------------------------
 
@@ -295,8 +295,7 @@ class RagService:
         self._worker.submit(self._close_writer)
         self._worker.shutdown(wait=True)
         if self.ledger is not None:
-            self.ledger.close()
-            self.app.record_with(None)
+            self.ledger.close()  # rows recorded after this are written inline
             self.ledger = None
 
     def _close_writer(self) -> None:
