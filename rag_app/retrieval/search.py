@@ -162,7 +162,9 @@ class Searcher:
         allowed = self._allowed(store, physical, options.where) if options.where else None
         fetch = options.k if options.search == "vector" else max(options.fetch_k, options.k)
         q = np.asarray(self.index.embedder.embed_query(query), dtype=np.float32)
-        scores = view.matrix @ q  # the cosine of every distinct text (vectors are normalised)
+        from rag_app.store.arrays import scores as product
+
+        scores = product(view.matrix, q)  # the cosine of every distinct text (vectors are normalised)
         if options.search == "bm25":
             ranked = [i for i, _ in self.keyword(physical, query, options.k, allowed, store=store)]
         else:

@@ -239,7 +239,9 @@ class VectorIndex:
             self.records.forget(physical, removed)
         fill_missing_vectors(self.records, collection)
         if self.records.chunks.text_count(physical) >= self.arrays_from:
-            arrays.export(self.records.chunks, physical, self.records.path.parent / "arrays")
+            folder = self.records.path.parent / "arrays"
+            if arrays.export(self.records.chunks, physical, folder):
+                arrays.uncache(self.records.chunks, physical, folder)  # the arrays are now the one copy
         self._publish(physical)
         report.chunks = collection.count()
         report.duration_s = time.perf_counter() - started
@@ -311,8 +313,8 @@ class VectorIndex:
             name = getattr(stale, "name", stale)
             if name.startswith(f"{self.name}--") and name != active:
                 self.client.delete_collection(name)  # a rebuild that never finished
+                arrays.retire(self.records.chunks, self.records.path.parent / "arrays", name)
                 self.records.drop_collection(name)
-                arrays.forget(self.records.path.parent / "arrays", name)
         target = f"{self.name}--{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         self._physical = target
         try:
@@ -329,8 +331,8 @@ class VectorIndex:
                 self.client.delete_collection(active)
             except Exception:
                 pass
+            arrays.retire(self.records.chunks, self.records.path.parent / "arrays", active)
             self.records.drop_collection(active)
-            arrays.forget(self.records.path.parent / "arrays", active)
         return report
 
     def _alias_or_collection_exists(self) -> bool:
@@ -350,12 +352,13 @@ class VectorIndex:
         """Vectors for ``chunks`` (float32 rows): each distinct text embedded once, ever (embedding cache)."""
         import numpy as np
 
-        from rag_app.store.embedding_cache import cache, cached
+        from rag_app.store.embedding_cache import cache
 
         db = self.records.connection
         model = self.embedder.cache_identity
         known = {h: self._vectors[h] for h in {c.content_hash for c in chunks} if h in self._vectors}
-        known.update(cached(db, model, [c.content_hash for c in chunks if c.content_hash not in known]))
+        wanted = list(dict.fromkeys(c.content_hash for c in chunks if c.content_hash not in known))
+        known.update(arrays.lookup(self.records.chunks, self.records.path.parent / "arrays", model, wanted))
         todo: dict[str, str] = {}
         for c in chunks:
             if c.content_hash not in known:
