@@ -32,7 +32,7 @@ def tables(db_path: Path) -> list[tuple[str, int]]:
         free = db.execute("PRAGMA freelist_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0]
     finally:
         db.close()
-    return [(str(n), int(s)) for n, s in rows] + ([("(free pages)", int(free))] if free else [])
+    return ([("(free pages)", int(free))] if free else []) + [(str(n), int(s)) for n, s in rows]
 
 
 def chunk_count(root: Path) -> int:

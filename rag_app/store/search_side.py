@@ -322,7 +322,7 @@ class ChunkStore(SearchReads):
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-        self._db.execute("PRAGMA incremental_vacuum")
+        self._db.executescript("PRAGMA incremental_vacuum;")  # stepped to the end: every free page
 
     def put_cached(self, key: str, vectors: Mapping[str, Sequence[float]]) -> None:
         """Add ``vectors`` to the cache under ``key`` (the caller's transaction, or autocommit)."""
