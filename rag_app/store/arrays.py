@@ -5,17 +5,18 @@ the writer writes, per collection and stamp (the search side's generation token)
 ``RAG_PERSIST_DIR/arrays/``:
 
 - ``NAME--STAMP.hashes.npy``: the distinct texts' content hashes, sorted (``S32``);
-- ``NAME--STAMP.vectors.npy``: their vectors in that order, **float16** (half the bytes of float32;
-  recall@4 against float32 ranking measured 1.0 on the shared sets, ``bench/scale.py``), written a
-  page at a time, so the writer never holds them all;
+- ``NAME--STAMP.vectors.npy`` + ``.scales.npy``: their vectors in that order, **int8** with one
+  float32 scale per vector (a quarter of float32's bytes; float16 was half, but numpy converts it
+  8x slower than int8 when scoring), written a page at a time, so the writer never holds them all;
+  ranking against float32 is measured by ``bench/scale.py`` (``exact int8 vs float32 recall``);
 - ``NAME--STAMP.bm25-{data,indices,indptr}.npy``: the BM25 weights as a (terms x texts) CSR matrix.
 
-Once published, this file is the **only** copy of those vectors beside Chroma: the writer deletes
-them from the SQLite embedding cache (:func:`uncache`), and every lookup of a vector by content
-hash (the writer's "never embed twice", a reader's fallback matrix) asks the cache first and then
-the published arrays of any collection with the same embedder variant (:func:`lookup`). Before a
-collection's arrays are deleted (a rebuild retiring it), the vectors other collections still need
-go back into the cache (:func:`retire`).
+Once published, this file is the **only** copy of those vectors on the search side: the writer
+deletes them from the SQLite embedding cache (:func:`uncache`; rows another collection also uses
+stay), and search's lookups by content hash (the next export, a reader's fallback matrix between
+two stamps) ask the cache first and then the published arrays of any collection with the same
+embedder variant (:func:`lookup`). The writer's "never embed twice" takes an exact vector from the
+cache or from Chroma (the store of record), never the quantized copy.
 
 A reader whose snapshot has that stamp maps them (``np.load(mmap_mode="r")``): nothing is read
 until a query touches it, and the page cache is shared by every reader process. Without them
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 
 #: Distinct texts from which the writer publishes arrays (below, loading from SQLite is quick).
 ARRAYS_FROM = 20_000
-#: The published vectors' type: float16 halves the bytes; scores are computed in float32 blocks.
-VECTOR_DTYPE = "<f2"
 _PAGE = 10_000
 _BLOCK = 65_536  # rows converted to float32 at a time when scoring (bounded scratch memory)
 _BM25 = ("data", "indices", "indptr")
@@ -58,16 +57,51 @@ def _stamps(folder: Path, physical: str) -> list[str]:
     return [stamp for _, stamp in sorted(found, reverse=True)]
 
 
-def scores(matrix: Any, q: Any) -> "np.ndarray":
-    """``matrix @ q`` in float32, a block of rows at a time (a float16 map is never copied whole)."""
+class Quantized:
+    """Vectors as int8 codes times one float32 scale per row (both usually memory-mapped)."""
+
+    def __init__(self, codes: Any, scale: Any) -> None:
+        self.codes = codes
+        self.scale = scale
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.codes.shape)  # type: ignore[return-value]
+
+    def __getitem__(self, i: int) -> "np.ndarray":
+        import numpy as np
+
+        return self.codes[i].astype(np.float32) * np.float32(self.scale[i])
+
+    def dot(self, q: Any) -> "np.ndarray":
+        """``vectors @ q`` in float32, a block of rows at a time (the map is never copied whole)."""
+        import numpy as np
+
+        out = np.empty(len(self.codes), dtype=np.float32)
+        for start in range(0, len(self.codes), _BLOCK):
+            block = slice(start, start + _BLOCK)
+            out[block] = (self.codes[block].astype(np.float32) @ q) * self.scale[block]
+        return out
+
+
+def quantize(rows: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """Symmetric int8 per row: ``codes * scale`` ~ ``rows`` (error at most scale / 2 per component)."""
     import numpy as np
 
-    if matrix.dtype == np.float32:
-        return np.asarray(matrix @ q)
-    out = np.empty(len(matrix), dtype=np.float32)
-    for start in range(0, len(matrix), _BLOCK):
-        out[start : start + _BLOCK] = matrix[start : start + _BLOCK].astype(np.float32) @ q
-    return out
+    scale = np.abs(rows).max(axis=1) / 127.0
+    scale[scale == 0] = 1.0
+    codes = np.clip(np.rint(rows / scale[:, None]), -127, 127).astype(np.int8)
+    return codes, scale.astype(np.float32)
+
+
+def scores(matrix: Any, q: Any) -> "np.ndarray":
+    """The cosine of every row with ``q`` (rows and ``q`` normalised): float32 or :class:`Quantized`."""
+    import numpy as np
+
+    return matrix.dot(q) if isinstance(matrix, Quantized) else np.asarray(matrix @ q)
 
 
 def export(store: "ChunkStore", physical: str, folder: Path) -> bool:
@@ -81,7 +115,8 @@ def export(store: "ChunkStore", physical: str, folder: Path) -> bool:
     folder.mkdir(parents=True, exist_ok=True)
     n, dim = store.text_count(physical), store.dimension(physical)
     tmp = f"{base}.{os.getpid()}.tmp"
-    vectors = np.lib.format.open_memmap(f"{tmp}.vectors.npy", mode="w+", dtype=VECTOR_DTYPE, shape=(n, dim))
+    vectors = np.lib.format.open_memmap(f"{tmp}.vectors.npy", mode="w+", dtype=np.int8, shape=(n, dim))
+    scale = np.zeros(n, dtype="<f4")
     hashes = np.zeros(n, dtype="S32")
     done = 0
     key = store.vector_key(physical)
@@ -89,7 +124,10 @@ def export(store: "ChunkStore", physical: str, folder: Path) -> bool:
         found = lookup(store, folder, key, page_hashes)
         if len(found) < len(page_hashes):
             page_hashes = [h for h in page_hashes if h in found]  # no vector anywhere: not searchable
-        vectors[done : done + len(page_hashes)] = np.stack([found[h] for h in page_hashes]) if page_hashes else 0
+        if page_hashes:
+            codes, scales = quantize(np.stack([found[h] for h in page_hashes]))
+            vectors[done : done + len(page_hashes)] = codes
+            scale[done : done + len(page_hashes)] = scales
         hashes[done : done + len(page_hashes)] = page_hashes
         done += len(page_hashes)
     vectors.flush()
@@ -103,8 +141,9 @@ def export(store: "ChunkStore", physical: str, folder: Path) -> bool:
     bm25 = store.term_matrix(physical, row)
     for part in _BM25:
         np.save(f"{tmp}.bm25-{part}.npy", getattr(bm25, part))
+    np.save(f"{tmp}.scales.npy", scale[:done])
     np.save(f"{tmp}.hashes.npy", hashes[:done])
-    for suffix in ["vectors"] + [f"bm25-{p}" for p in _BM25] + ["hashes"]:
+    for suffix in ["vectors", "scales"] + [f"bm25-{p}" for p in _BM25] + ["hashes"]:
         os.replace(f"{tmp}.{suffix}.npy", f"{base}.{suffix}.npy")
     forget(folder, physical, keep=stamp)
     return True
@@ -138,7 +177,7 @@ def lookup(store: "ChunkStore", folder: Path, key: str, hashes: Sequence[str]) -
             at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
             hit = keys[at] == wanted
             for h, i in zip((m for m, ok in zip(missing, hit) if ok), at[hit]):
-                found[h] = np.asarray(matrix[int(i)], dtype=np.float32)
+                found[h] = np.asarray(matrix[int(i)], dtype=np.float32).ravel()
             missing = [m for m, ok in zip(missing, hit) if not ok]
         if not missing:
             break
@@ -170,21 +209,6 @@ def uncache(store: "ChunkStore", physical: str, folder: Path) -> None:
         store.uncache_texts(physical)
 
 
-def retire(store: "ChunkStore", folder: Path, physical: str) -> None:
-    """Before ``physical`` is dropped: vectors other collections need and only its arrays hold
-    go back into the cache; then its arrays are deleted."""
-    stamps = _stamps(folder, physical)
-    if stamps:
-        mapped = load(folder, physical, stamps[0])
-        key = store.vector_key(physical)
-        if mapped is not None:
-            keys, vectors, _ = mapped
-            row = Positions(keys)
-            for page in _pages(store.uncached_hashes_elsewhere(physical, key)):
-                store.put_cached(key, {h: vectors[row[h]].astype("<f4") for h in page if h in row})
-    forget(folder, physical)
-
-
 def load(folder: Path, physical: str, stamp: str) -> tuple[Any, Any, Any] | None:
     """``(sorted S32 hashes, vectors, bm25)`` memory-mapped, or None when the writer published none for ``stamp``."""
     import numpy as np
@@ -193,7 +217,9 @@ def load(folder: Path, physical: str, stamp: str) -> tuple[Any, Any, Any] | None
     base = _base(folder, physical, stamp)
     try:
         hashes = np.load(f"{base}.hashes.npy", mmap_mode="r")
-        vectors = np.load(f"{base}.vectors.npy", mmap_mode="r")
+        vectors: Any = np.load(f"{base}.vectors.npy", mmap_mode="r")
+        if vectors.dtype == np.int8:
+            vectors = Quantized(vectors, np.load(f"{base}.scales.npy", mmap_mode="r"))
         data, indices, indptr = (np.load(f"{base}.bm25-{p}.npy", mmap_mode="r") for p in _BM25)
     except (FileNotFoundError, ValueError):
         return None  # none for this stamp, or replaced between two opens: build from SQLite

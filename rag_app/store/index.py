@@ -240,8 +240,8 @@ class VectorIndex:
         fill_missing_vectors(self.records, collection)
         if self.records.chunks.text_count(physical) >= self.arrays_from:
             folder = self.records.path.parent / "arrays"
-            if arrays.export(self.records.chunks, physical, folder):
-                arrays.uncache(self.records.chunks, physical, folder)  # the arrays are now the one copy
+            arrays.export(self.records.chunks, physical, folder)
+            arrays.uncache(self.records.chunks, physical, folder)  # the arrays are now the one copy
         self._publish(physical)
         report.chunks = collection.count()
         report.duration_s = time.perf_counter() - started
@@ -313,8 +313,8 @@ class VectorIndex:
             name = getattr(stale, "name", stale)
             if name.startswith(f"{self.name}--") and name != active:
                 self.client.delete_collection(name)  # a rebuild that never finished
-                arrays.retire(self.records.chunks, self.records.path.parent / "arrays", name)
                 self.records.drop_collection(name)
+                arrays.forget(self.records.path.parent / "arrays", name)
         target = f"{self.name}--{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         self._physical = target
         try:
@@ -331,8 +331,8 @@ class VectorIndex:
                 self.client.delete_collection(active)
             except Exception:
                 pass
-            arrays.retire(self.records.chunks, self.records.path.parent / "arrays", active)
             self.records.drop_collection(active)
+            arrays.forget(self.records.path.parent / "arrays", active)
         return report
 
     def _alias_or_collection_exists(self) -> bool:
@@ -358,7 +358,11 @@ class VectorIndex:
         model = self.embedder.cache_identity
         known = {h: self._vectors[h] for h in {c.content_hash for c in chunks} if h in self._vectors}
         wanted = list(dict.fromkeys(c.content_hash for c in chunks if c.content_hash not in known))
-        known.update(arrays.lookup(self.records.chunks, self.records.path.parent / "arrays", model, wanted))
+        known.update(self.records.chunks.cached_vectors(model, wanted))
+        lent = self._from_chroma(model, [h for h in wanted if h not in known])
+        if lent:  # exact vectors of texts the published arrays hold (quantized there): cached again
+            cache(db, model, lent)
+            known.update(lent)
         todo: dict[str, str] = {}
         for c in chunks:
             if c.content_hash not in known:
@@ -370,6 +374,30 @@ class VectorIndex:
             known.update(fresh)
         self._vectors.update(known)
         return np.stack([known[c.content_hash] for c in chunks]).astype(np.float32, copy=False)
+
+    def _from_chroma(self, model: str, hashes: Sequence[str]) -> "dict[str, np.ndarray]":
+        """Exact vectors of ``hashes`` from Chroma, asked by the id of a chunk with that text in a
+        collection built with the same embedder variant (the store of record, not the int8 arrays)."""
+        import numpy as np
+
+        found: dict[str, np.ndarray] = {}
+        store = self.records.chunks
+        for physical in store.collections_with_key(model) if hashes else []:
+            missing = [h for h in hashes if h not in found]
+            by_hash = store.chunks_of(physical, missing) if missing else {}
+            ids = {chunk_ids[0]: h for h, chunk_ids in by_hash.items() if chunk_ids}
+            if not ids:
+                continue
+            try:
+                got = self.client.get_collection(physical, embedding_function=None).get(
+                    ids=list(ids), include=["embeddings"]
+                )
+            except Exception:  # that collection is gone from Chroma: embed instead
+                continue
+            vectors = got.get("embeddings")
+            for chunk_id, vector in zip(got["ids"], vectors if vectors is not None else []):
+                found[ids[chunk_id]] = np.asarray(vector, dtype=np.float32)
+        return found
 
     def _write(
         self, collection: "Collection", chunks: list[Chunk], progress: Progress | None, before: int = 0, total: int = 0,

@@ -300,23 +300,20 @@ class ChunkStore(SearchReads):
             (collection, self.vector_key(collection)),
         )]
 
-    def uncached_hashes_elsewhere(self, collection: str, key: str) -> list[str]:
-        """Texts of the other collections built with ``key`` whose vector is not in the cache."""
-        others = [c for c in self.collections_with_key(key) if c != collection]
-        found: set[str] = set()
-        for other in others:
-            found.update(self.uncached_hashes(other))
-        return sorted(found)
-
     def uncache_texts(self, collection: str) -> None:
-        """Delete the cached vectors of ``collection``'s texts (its published arrays hold them), then
-        give the freed pages back to the file system."""
+        """Delete the cached vectors of ``collection``'s texts (its published arrays hold them) that no
+        other collection uses, then give the freed pages back to the file system."""
+        key = self.vector_key(collection)
+        others = [c for c in self.collections_with_key(key) if c != collection]
+        marks = ",".join("?" * len(others))
+        shared = (f"""AND NOT EXISTS (SELECT 1 FROM texts o WHERE o.collection IN ({marks})
+                      AND o.content_hash = embedding_cache.content_hash)""" if others else "")
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.execute(
-                """DELETE FROM embedding_cache WHERE model = ? AND content_hash IN
-                   (SELECT content_hash FROM texts WHERE collection = ?)""",
-                (self.vector_key(collection), collection),
+                f"""DELETE FROM embedding_cache WHERE model = ? AND EXISTS (SELECT 1 FROM texts t
+                    WHERE t.collection = ? AND t.content_hash = embedding_cache.content_hash) {shared}""",
+                (key, collection, *others),
             )
         except BaseException:
             self._db.execute("ROLLBACK")
