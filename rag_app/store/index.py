@@ -352,17 +352,16 @@ class VectorIndex:
         """Vectors for ``chunks`` (float32 rows): each distinct text embedded once, ever (embedding cache)."""
         import numpy as np
 
-        from rag_app.store.embedding_cache import cache
+        from rag_app.store.embedding_cache import cache, from_chroma
 
         db = self.records.connection
         model = self.embedder.cache_identity
         known = {h: self._vectors[h] for h in {c.content_hash for c in chunks} if h in self._vectors}
         wanted = list(dict.fromkeys(c.content_hash for c in chunks if c.content_hash not in known))
         known.update(self.records.chunks.cached_vectors(model, wanted))
-        lent = self._from_chroma(model, [h for h in wanted if h not in known])
-        if lent:  # exact vectors of texts the published arrays hold (quantized there): cached again
-            cache(db, model, lent)
-            known.update(lent)
+        lent = from_chroma(self.client, self.records.chunks, model, [h for h in wanted if h not in known])
+        cache(db, model, lent)  # exact vectors of texts the int8 arrays hold: cached again
+        known.update(lent)
         todo: dict[str, str] = {}
         for c in chunks:
             if c.content_hash not in known:
@@ -374,30 +373,6 @@ class VectorIndex:
             known.update(fresh)
         self._vectors.update(known)
         return np.stack([known[c.content_hash] for c in chunks]).astype(np.float32, copy=False)
-
-    def _from_chroma(self, model: str, hashes: Sequence[str]) -> "dict[str, np.ndarray]":
-        """Exact vectors of ``hashes`` from Chroma, asked by the id of a chunk with that text in a
-        collection built with the same embedder variant (the store of record, not the int8 arrays)."""
-        import numpy as np
-
-        found: dict[str, np.ndarray] = {}
-        store = self.records.chunks
-        for physical in store.collections_with_key(model) if hashes else []:
-            missing = [h for h in hashes if h not in found]
-            by_hash = store.chunks_of(physical, missing) if missing else {}
-            ids = {chunk_ids[0]: h for h, chunk_ids in by_hash.items() if chunk_ids}
-            if not ids:
-                continue
-            try:
-                got = self.client.get_collection(physical, embedding_function=None).get(
-                    ids=list(ids), include=["embeddings"]
-                )
-            except Exception:  # that collection is gone from Chroma: embed instead
-                continue
-            vectors = got.get("embeddings")
-            for chunk_id, vector in zip(got["ids"], vectors if vectors is not None else []):
-                found[ids[chunk_id]] = np.asarray(vector, dtype=np.float32)
-        return found
 
     def _write(
         self, collection: "Collection", chunks: list[Chunk], progress: Progress | None, before: int = 0, total: int = 0,
