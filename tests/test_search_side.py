@@ -188,3 +188,20 @@ def test_published_vectors_are_the_only_copy_and_still_found_between_stamps_and_
     same_answers()
     assert list((corpus.parent / "mapped" / "arrays").iterdir()) == []
     assert db_count(app, "embedding_cache") > 0
+
+
+def test_capped_keyword_reads_take_each_terms_highest_weights(monkeypatch: pytest.MonkeyPatch):
+    from scipy.sparse import csr_matrix
+
+    from rag_app.store import bm25
+
+    weights = csr_matrix(np.array([[0.1, 0.9, 0.0, 0.5], [0.3, 0.0, 0.2, 0.0]], dtype=np.float32))
+    ordered = bm25.impact_order(weights)
+    assert (ordered.toarray() == weights.toarray()).all()  # the same matrix, rows by weight
+    columns, totals = bm25.accumulate(ordered, [0, 1], impact_ordered=True)
+    assert dict(zip(columns.tolist(), totals.tolist())) == pytest.approx({0: 0.4, 1: 0.9, 2: 0.2, 3: 0.5})
+    monkeypatch.setattr(bm25, "POSTINGS_CAP", 1)
+    columns, totals = bm25.accumulate(ordered, [0, 1], impact_ordered=True)
+    assert dict(zip(columns.tolist(), totals.tolist())) == pytest.approx({1: 0.9, 0: 0.3})  # each term's best
+    columns, _ = bm25.accumulate(weights, [0, 1])  # a matrix built in the reader: never capped
+    assert columns.tolist() == [0, 1, 2, 3]

@@ -62,6 +62,7 @@ class _View:
     matrix: Any  # float32 (n, dim)
     row: Any  # content hash -> row: a dict, or binary search over the mapped array
     bm25: Any = None  # sparse (terms x n) BM25 weights, loaded on first keyword search
+    impact_ordered: bool = False  # the writer's arrays: each term's postings by weight (capped reads)
 
 
 class Searcher:
@@ -115,12 +116,13 @@ class Searcher:
         with self._loading:
             view = self._view
             if view is None or (view.collection, view.generation) != (physical, generation):
-                from rag_app.store.arrays import Hashes, Positions, load
+                from rag_app.store.arrays import Hashes, Positions, Quantized, load
 
                 mapped = load(self.arrays, physical, store.stamp(physical))
                 if mapped is not None:  # published by the writer: mapped, not loaded
                     keys, matrix, bm25 = mapped
-                    view = _View(physical, generation, Hashes(keys), matrix, Positions(keys), bm25)
+                    view = _View(physical, generation, Hashes(keys), matrix, Positions(keys), bm25,
+                                 impact_ordered=isinstance(matrix, Quantized))  # int8 sets are impact-ordered
                 else:
                     hashes, matrix = store.matrix(physical)
                     view = _View(physical, generation, hashes, matrix, {h: i for i, h in enumerate(hashes)})
@@ -192,17 +194,13 @@ class Searcher:
         return documents
 
     def exact(
-        self, physical: str, view: _View, scores: Any, n: int, allowed: set[str] | None, positive: bool = False,
-        *, store: "ChunkStore",
+        self, physical: str, view: _View, scores: Any, n: int, allowed: set[str] | None, *, store: "ChunkStore",
     ) -> list[tuple[str, float]]:
-        """The ``n`` chunks of the best-scoring distinct texts, exactly: ``(chunk_id, score)``.
-
-        ``positive``: only texts scoring above 0 (BM25: sharing a term with the question).
-        """
+        """The ``n`` chunks of the best-scoring distinct texts, exactly: ``(chunk_id, score)``."""
         import numpy as np
 
         out: list[tuple[str, float]] = []
-        limit = int((scores > 0).sum()) if positive else len(scores)
+        limit = len(scores)
         width = min(limit, max(n, 8))
         done = 0
         while len(out) < n and done < limit:
@@ -224,10 +222,11 @@ class Searcher:
     def keyword(
         self, physical: str, query: str, n: int, allowed: set[str] | None, *, store: "ChunkStore"
     ) -> list[tuple[str, float]]:
-        """BM25 over the distinct texts (sparse weights built once per generation), expanded to chunks."""
+        """BM25 over the distinct texts, expanded to chunks: only the question's postings are read
+        (at most ``POSTINGS_CAP`` per term from the writer's impact-ordered arrays)."""
         import numpy as np
 
-        from rag_app.store.bm25 import terms
+        from rag_app.store.bm25 import accumulate, terms
 
         view = self.view(physical, store)
         if view.bm25 is None:
@@ -235,10 +234,21 @@ class Searcher:
                 if view.bm25 is None:
                     view.bm25 = store.term_matrix(physical, view.row)
         ids = [i for i in store.term_ids(terms(query)) if i < view.bm25.shape[0]]
-        if not ids:
-            return []
-        scores = np.asarray(view.bm25[ids].sum(axis=0)).ravel()
-        return self.exact(physical, view, scores, n, allowed, positive=True, store=store)
+        columns, totals = accumulate(view.bm25, ids, impact_ordered=view.impact_ordered)
+        out: list[tuple[str, float]] = []
+        width, done = min(len(totals), max(n, 8)), 0
+        while len(out) < n and done < len(totals):
+            if width >= len(totals):
+                order = np.argsort(-totals, kind="stable")
+            else:
+                top = np.argpartition(-totals, width - 1)[:width]
+                order = top[np.argsort(-totals[top], kind="stable")]
+            batch = [(view.hashes[int(columns[i])], float(totals[i])) for i in order[done:width]]
+            by_hash = store.chunks_of(physical, [h for h, _ in batch])
+            for content_hash, score in batch:
+                out += [(c, score) for c in by_hash.get(content_hash, []) if allowed is None or c in allowed]
+            done, width = width, min(len(totals), width * 4)
+        return out[:n]
 
     def _mmr(
         self, store: "ChunkStore", q: Any, view: _View, hits: list[tuple[str, float]], physical: str,

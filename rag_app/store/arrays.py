@@ -9,7 +9,9 @@ the writer writes, per collection and stamp (the search side's generation token)
   float32 scale per vector (a quarter of float32's bytes; float16 was half, but numpy converts it
   8x slower than int8 when scoring), written a page at a time, so the writer never holds them all;
   ranking against float32 is measured by ``bench/scale.py`` (``exact int8 vs float32 recall``);
-- ``NAME--STAMP.bm25-{data,indices,indptr}.npy``: the BM25 weights as a (terms x texts) CSR matrix.
+- ``NAME--STAMP.bm25-{data,indices,indptr}.npy``: the BM25 weights as a (terms x texts) CSR matrix,
+  each term's row impact-ordered (highest weight first), so a question reads at most
+  :data:`rag_app.store.bm25.POSTINGS_CAP` postings per term.
 
 Once published, this file is the **only** copy of those vectors on the search side: the writer
 deletes them from the SQLite embedding cache (:func:`uncache`; rows another collection also uses
@@ -30,6 +32,8 @@ import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+from rag_app.store.bm25 import impact_order
 
 if TYPE_CHECKING:
     import numpy as np
@@ -138,7 +142,7 @@ def export(store: "ChunkStore", physical: str, folder: Path) -> bool:
         del full
         os.replace(f"{tmp}.part.npy", f"{tmp}.vectors.npy")
     row = Positions(hashes[:done])
-    bm25 = store.term_matrix(physical, row)
+    bm25 = impact_order(store.term_matrix(physical, row))
     for part in _BM25:
         np.save(f"{tmp}.bm25-{part}.npy", getattr(bm25, part))
     np.save(f"{tmp}.scales.npy", scale[:done])

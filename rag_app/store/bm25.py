@@ -1,4 +1,5 @@
-"""BM25 for the search side: the terms of a text, and the weight matrix over distinct texts."""
+"""BM25 for the search side: the terms of a text, the weight matrix over distinct texts, and the
+accumulation of a question's postings (bounded by :data:`POSTINGS_CAP` on impact-ordered rows)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ def query_terms(text: str) -> list[str]:
 
 
 _stemmer: Any = None
+#: Postings read per question term from an impact-ordered matrix (the writer's published arrays,
+#: each term's texts by weight, highest first): a query's keyword work is bounded by
+#: terms x cap, not by the collection's size. None: every posting. Recall against uncapped
+#: BM25 is measured by ``bench/scale.py`` (``bm25 capped vs full``).
+POSTINGS_CAP: int | None = 10_000
 
 
 def terms(text: str) -> list[str]:
@@ -64,3 +70,37 @@ def bm25_weights(columns: Sequence[int], blobs: Sequence[bytes], n: int, k1: flo
     idf = np.log1p((docs - df + 0.5) / (df + 0.5))
     weight = idf[term_ids] * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[doc] / avg))
     return csr_matrix((weight.astype(np.float32), (term_ids, doc)), shape=(vocab, n))
+
+
+def accumulate(matrix: Any, term_ids: Sequence[int], impact_ordered: bool = False) -> tuple[Any, Any]:
+    """``(text columns, BM25 scores)`` of the texts sharing a term with the question (float32).
+
+    Reads only the question's rows of the CSR ``matrix``; on an ``impact_ordered`` one, at most
+    :data:`POSTINGS_CAP` postings per term (its highest weights).
+    """
+    import numpy as np
+
+    cap = POSTINGS_CAP if impact_ordered else None
+    columns, weights = [], []
+    for term in term_ids:
+        start, end = int(matrix.indptr[term]), int(matrix.indptr[term + 1])
+        if cap is not None:
+            end = min(end, start + cap)
+        columns.append(np.asarray(matrix.indices[start:end]))
+        weights.append(np.asarray(matrix.data[start:end], dtype=np.float32))
+    if not columns:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    touched, where = np.unique(np.concatenate(columns), return_inverse=True)
+    totals = np.zeros(len(touched), dtype=np.float32)
+    np.add.at(totals, where, np.concatenate(weights))
+    return touched, totals
+
+
+def impact_order(matrix: Any) -> Any:
+    """The same CSR matrix with each row's entries by weight, highest first (for a capped read)."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    order = np.lexsort((-matrix.data, rows))
+    return csr_matrix((matrix.data[order], matrix.indices[order], matrix.indptr), shape=matrix.shape)
