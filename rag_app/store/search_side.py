@@ -14,9 +14,9 @@ twice (:mod:`rag_app.store.embedding_cache`); a collection's vectors are those o
 its distinct texts under the variant its setup records (``setup["vectors"]``). A
 file that repeats one paragraph 2,000 times adds one vector, not 2,000; exact
 search over these vectors cannot be crowded out by duplicates the way an HNSW graph
-is (see :mod:`rag_app.retrieval.search`). A rowid table: SQLite stores a 1.5 KB
-vector in its page, where a ``WITHOUT ROWID`` row that size spills to an overflow
-page of its own (3x the bytes).
+is (see :mod:`rag_app.retrieval.search`). Once a large collection's vectors are
+published as int8 arrays (:mod:`rag_app.store.arrays`), their cache rows are deleted:
+the arrays are the one copy on this side, Chroma the exact one.
 
 Writes happen inside the records' transaction (:meth:`RecordStore.save`), so
 the search side and the records always agree; the reindex checks the row count
