@@ -166,7 +166,16 @@ class Searcher:
         q = np.asarray(self.index.embedder.embed_query(query), dtype=np.float32)
         from rag_app.store.arrays import scores as product
 
-        scores = product(view.matrix, q)  # the cosine of every distinct text (vectors are normalised)
+        # the cosine of every distinct text (vectors are normalised); keyword search alone needs
+        # only its results' cosines, so it scans nothing
+        scores = product(view.matrix, q) if options.search != "bm25" else None
+
+        def cosine(content_hash: str) -> float:
+            if content_hash not in view.row:
+                return 0.0
+            i = view.row[content_hash]
+            return float(scores[i]) if scores is not None else float(np.asarray(view.matrix[i], np.float32) @ q)
+
         if options.search == "bm25":
             ranked = [i for i, _ in self.keyword(physical, query, options.k, allowed, store=store)]
         else:
@@ -177,7 +186,7 @@ class Searcher:
                 keyword = self.keyword(physical, query, fetch, allowed, store=store)
                 seen = {i for i, _ in vector}
                 extra = store.rows(physical, [i for i, _ in keyword if i not in seen])
-                cosines = {i: float(scores[view.row[r[2]]]) for i, r in extra.items() if r[2] in view.row}
+                cosines = {i: cosine(r[2]) for i, r in extra.items() if r[2] in view.row}
                 ranked = fuse(vector, keyword, options.k, cosines=cosines)
             else:
                 ranked = [i for i, _ in vector[: options.k]]
@@ -187,7 +196,7 @@ class Searcher:
             if chunk_id not in rows:
                 continue
             text, metadata, content_hash = rows[chunk_id]
-            score = round(float(scores[view.row[content_hash]]) if content_hash in view.row else 0.0, 4)
+            score = round(cosine(content_hash), 4)
             if options.min_score and score < options.min_score:
                 continue
             documents.append(make_document(chunk_id, text, metadata, score))
@@ -226,7 +235,7 @@ class Searcher:
         (at most ``POSTINGS_CAP`` per term from the writer's impact-ordered arrays)."""
         import numpy as np
 
-        from rag_app.store.bm25 import accumulate, terms
+        from rag_app.store.bm25 import accumulate, rescore, terms, truncated
 
         view = self.view(physical, store)
         if view.bm25 is None:
@@ -235,6 +244,12 @@ class Searcher:
                     view.bm25 = store.term_matrix(physical, view.row)
         ids = [i for i in store.term_ids(terms(query)) if i < view.bm25.shape[0]]
         columns, totals = accumulate(view.bm25, ids, impact_ordered=view.impact_ordered)
+        if view.impact_ordered and truncated(view.bm25, ids):  # the best candidates' sums are partial:
+            best = np.argsort(-totals, kind="stable")[: max(4 * n, 64)]  # score them exactly
+            hashes = [view.hashes[int(columns[i])] for i in best]
+            blobs = store.term_counts(physical, hashes)
+            df = [int(view.bm25.indptr[t + 1]) - int(view.bm25.indptr[t]) for t in ids]
+            totals[best] = rescore([blobs.get(h, b"") for h in hashes], ids, df, view.bm25.bm25_stats)
         out: list[tuple[str, float]] = []
         width, done = min(len(totals), max(n, 8)), 0
         while len(out) < n and done < len(totals):

@@ -69,7 +69,9 @@ def bm25_weights(columns: Sequence[int], blobs: Sequence[bytes], n: int, k1: flo
     docs = float(len(blobs))
     idf = np.log1p((docs - df + 0.5) / (df + 0.5))
     weight = idf[term_ids] * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[doc] / avg))
-    return csr_matrix((weight.astype(np.float32), (term_ids, doc)), shape=(vocab, n))
+    matrix = csr_matrix((weight.astype(np.float32), (term_ids, doc)), shape=(vocab, n))
+    matrix.bm25_stats = np.array([docs, avg], dtype=np.float64)  # what :func:`rescore` needs
+    return matrix
 
 
 def accumulate(matrix: Any, term_ids: Sequence[int], impact_ordered: bool = False) -> tuple[Any, Any]:
@@ -103,4 +105,37 @@ def impact_order(matrix: Any) -> Any:
 
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
     order = np.lexsort((-matrix.data, rows))
-    return csr_matrix((matrix.data[order], matrix.indices[order], matrix.indptr), shape=matrix.shape)
+    ordered = csr_matrix((matrix.data[order], matrix.indices[order], matrix.indptr), shape=matrix.shape)
+    ordered.bm25_stats = getattr(matrix, "bm25_stats", None)
+    return ordered
+
+
+def truncated(matrix: Any, term_ids: Sequence[int]) -> bool:
+    """Whether a capped read of these terms' rows left postings unread."""
+    cap = POSTINGS_CAP
+    return cap is not None and any(int(matrix.indptr[t + 1]) - int(matrix.indptr[t]) > cap for t in term_ids)
+
+
+def rescore(
+    blobs: Sequence[bytes], term_ids: Sequence[int], df: Any, stats: Any, k1: float = 1.5, b: float = 0.75
+) -> Any:
+    """Exact BM25 scores (float32) of texts given their ``(term id, count)`` blobs, as
+    :func:`bm25_weights` weighs them: ``df`` per question term, ``stats`` = (texts, average length)."""
+    import numpy as np
+
+    docs, avg = float(stats[0]), float(stats[1])
+    df = np.asarray(df, dtype=np.float32)
+    idf = np.log1p((docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+    wanted = np.asarray(term_ids, dtype=np.int64)
+    out = np.zeros(len(blobs), dtype=np.float32)
+    for i, blob in enumerate(blobs):
+        pairs = np.frombuffer(blob, dtype="<u4").reshape(-1, 2)
+        if not len(pairs):
+            continue
+        length = np.float32(pairs[:, 1].sum())
+        hit = np.isin(pairs[:, 0], wanted)
+        tf = pairs[hit, 1].astype(np.float32)
+        position = np.searchsorted(np.sort(wanted), pairs[hit, 0])
+        weights = idf[np.argsort(wanted)][position]
+        out[i] = np.sum(weights * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / np.float32(avg))), dtype=np.float32)
+    return out

@@ -121,6 +121,18 @@ class SearchReads:
                 blobs.append(blob)
         return bm25_weights(columns, blobs, len(row), k1, b)
 
+    def term_counts(self, collection: str, hashes: Sequence[str]) -> dict[str, bytes]:
+        """``content hash -> (term id, count) pairs`` (little-endian uint32) of those texts."""
+        out: dict[str, bytes] = {}
+        for start in range(0, len(hashes), 500):
+            part = list(hashes[start : start + 500])
+            marks = ",".join("?" * len(part))
+            out.update(self._db.execute(
+                f"SELECT content_hash, terms FROM texts WHERE collection = ? AND content_hash IN ({marks})",
+                (collection, *part),
+            ).fetchall())
+        return out
+
     def term_ids(self, words: Sequence[str]) -> list[int]:
         """Vocabulary ids of the (stemmed) ``words`` that any text has."""
         found: list[int] = []
