@@ -54,7 +54,11 @@ def main() -> None:
     hashes, matrix = store.matrix(physical)
     matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
     name = str(setup["embedding"])
-    embedder = embedder_for(Settings(embeddings="minilm" if name.startswith("minilm") else name))
+    if name.startswith("minilm"):
+        name = "minilm"
+    elif name.startswith("fake:bow-"):
+        name = "fake:" + name.split("-")[-1]
+    embedder = embedder_for(Settings(embeddings=name))
     if args.qa:
         questions = [json.loads(line)["question"] for line in args.qa.read_text().splitlines() if line.strip()]
     else:
