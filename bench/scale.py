@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from common import ROOT, corpus_dir, machine, pcts
+from disk import report as disk_report
 
 MODES = ("vector", "bm25", "hybrid")
 
@@ -43,6 +44,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--skip-chroma", action="store_true", help="skip the plain Chroma ingestion")
+    parser.add_argument("--disk", action="store_true", help="print where the bytes go (bench/disk.py)")
+    parser.add_argument("--ef", default="100,400", help="HNSW ef_search values to measure recall at")
     parser.add_argument("--keep", help="keep the generated corpora and indexes under this directory")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--arg", action="append", default=[], help=argparse.SUPPRESS)
@@ -76,20 +79,34 @@ def measure(size: int, args: argparse.Namespace, work: Path) -> None:
     print(f"== {chunks} chunks ({args.files} files, {args.chunk_size}-token chunks, fake:384)")
     print(f"  reindex (first)        {seconds:8.1f} s  {chunks / seconds:8.0f} chunks/s  peak RSS {rss:6.0f} MB"
           f"  disk {disk / chunks:7.0f} B/chunk ({disk / 2**20:.0f} MB)")
+    if args.disk:
+        print(disk_report(index, chunks))
     _, again, again_rss = child(cli + ["reindex", str(corpus), "--json"], env)
     print(f"  reindex (no change)    {again:8.1f} s  peak RSS {again_rss:6.0f} MB")
+    edited = sorted(corpus.iterdir())[0]
+    original = edited.read_text()
+    edited.write_text(original + "\nA new closing paragraph about the scale benchmark.\n")
+    try:
+        _, changed, changed_rss = child(cli + ["reindex", str(corpus), "--json"], env)
+    finally:
+        edited.write_text(original)
+    print(f"  reindex (one file +1)  {changed:8.1f} s  peak RSS {changed_rss:6.0f} MB  (arrays republished whole)")
     questions = make_questions(corpus, args.queries)
     colds = [child(cli + ["query", q, "--json"], env)[1:] for q in questions[:3]]
     print(f"  cold query (CLI)       {statistics.median(c[0] for c in colds):8.2f} s  peak RSS "
           f"{statistics.median(c[1] for c in colds):6.0f} MB  (median of 3 processes)")
     qfile = work / "questions.json"
     qfile.write_text(json.dumps(questions))
-    out, _, warm_rss = child([sys.executable, __file__, "--step", "warm", "--arg", str(qfile), "--arg", str(args.k)], env)
+    out, _, warm_rss = child([sys.executable, __file__, "--step", "warm", "--arg", str(qfile), "--arg", str(args.k),
+                              "--arg", args.ef], env)
     warm = json.loads(out)
     for mode in MODES:
         print(f"  warm {mode:<17} {pcts(warm[mode])}")
-    print(f"  warm HNSW (Chroma)     {pcts(warm['hnsw'])}   recall@{args.k} vs exact {warm['recall']:.3f}"
-          f"   (warm process peak RSS {warm_rss:.0f} MB)")
+    print(f"  exact int8 vs float32  recall@{args.k} {warm['int8_recall']:.3f} (tie-aware {warm['int8_ties']:.3f})"
+          f"   bm25 capped vs full recall@{args.k} {warm['bm25_recall']:.3f}   (warm process peak RSS {warm_rss:.0f} MB)")
+    for ef, row in warm["hnsw"].items():
+        print(f"  warm HNSW ef_search {ef:<4} {pcts(row['times'])}   recall@{args.k} vs exact {row['recall']:.3f}"
+              f" (tie-aware {row['ties']:.3f})")
     if not args.skip_chroma:
         plain = work / "plain"
         shutil.rmtree(plain, ignore_errors=True)
@@ -98,6 +115,8 @@ def measure(size: int, args: argparse.Namespace, work: Path) -> None:
         disk = du(plain)
         print(f"  plain Chroma add       {seconds:8.1f} s  {n / seconds:8.0f} chunks/s  peak RSS {rss:6.0f} MB"
               f"  disk {disk / n:7.0f} B/chunk ({disk / 2**20:.0f} MB)")
+        if args.disk:
+            print(disk_report(plain, n))
         shutil.rmtree(plain, ignore_errors=True)
     print(flush=True)
 
@@ -160,7 +179,62 @@ def du(path: Path) -> int:
 
 # --- steps run in child processes ---------------------------------------------------------------
 
-def step_warm(qfile: str, k: str) -> None:
+def exactness(app, questions: list[str], top: int, efs: list[int]) -> dict[str, object]:
+    """Our vector ranking (int8 arrays) and Chroma's HNSW at each ``ef_search``, against exact
+    float32 cosine over Chroma's own vectors. Tie-aware: a hit counts when its float32 score is at
+    least the exact k-th score (the generated corpus has many equal scores)."""
+    import numpy as np
+
+    collection = app.vector_index().collection()
+    ids: list[str] = []
+    parts = []
+    for offset in range(0, collection.count(), 5000):
+        got = collection.get(include=["embeddings"], limit=5000, offset=offset)
+        ids += got["ids"]
+        parts.append(np.asarray(got["embeddings"], dtype=np.float32))
+    matrix = np.concatenate(parts)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    where = {i: n for n, i in enumerate(ids)}
+    truth = []
+    for q in questions:
+        v = np.asarray(app.embedder.embed_query(q), dtype=np.float32)
+        s = matrix @ v
+        best = np.argpartition(-s, top)[:top]
+        truth.append((v, {ids[i] for i in best}, float(s[best].min())))
+
+    def score(got_ids: list[list[str]]) -> tuple[float, float]:
+        hits = ties = 0
+        for (v, want, kth), got in zip(truth, got_ids):
+            hits += len(want & set(got))
+            ties += sum(1 for i in got[:top] if i in where and float(matrix[where[i]] @ v) >= kth - 1e-6)
+        return hits / (top * len(truth)), ties / (top * len(truth))
+
+    out: dict[str, object] = {}
+    out["int8_recall"], out["int8_ties"] = score([[d.id for d in app.retrieve(q, k=top, search="vector")] for q in questions])
+    from rag_app.store import bm25
+
+    capped = [{d.id for d in app.retrieve(q, k=top, search="bm25")} for q in questions]
+    cap, bm25.POSTINGS_CAP = bm25.POSTINGS_CAP, None
+    full = [{d.id for d in app.retrieve(q, k=top, search="bm25")} for q in questions]
+    bm25.POSTINGS_CAP = cap
+    out["bm25_recall"] = sum(len(c & f) for c, f in zip(capped, full)) / max(sum(len(f) for f in full), 1)
+    hnsw: dict[str, object] = {}
+    for ef in efs:
+        collection.modify(configuration={"hnsw": {"ef_search": ef}})
+        collection = app.vector_index().collection()
+        times, got_ids = [], []
+        for v, _, _ in truth:
+            t0 = time.perf_counter()
+            got = collection.query(query_embeddings=[v.tolist()], n_results=top, include=[])
+            times.append((time.perf_counter() - t0) * 1000)
+            got_ids.append(got["ids"][0])
+        recall, ties = score(got_ids)
+        hnsw[str(ef)] = {"times": times, "recall": recall, "ties": ties}
+    out["hnsw"] = hnsw
+    return out
+
+
+def step_warm(qfile: str, k: str, efs: str = "100") -> None:
     from rag_app import RagApp
 
     app = RagApp.from_env(None)
@@ -175,17 +249,7 @@ def step_warm(qfile: str, k: str) -> None:
             app.retrieve(q, k=top, search=mode)
             times.append((time.perf_counter() - t0) * 1000)
         out[mode] = times
-    collection = app.vector_index().collection()
-    hits, total, times = 0, 0, []
-    for q in questions:
-        exact = {d.id for d in app.retrieve(q, k=top, search="vector")}
-        t0 = time.perf_counter()
-        got = collection.query(query_embeddings=[app.embedder.embed_query(q)], n_results=top, include=[])
-        times.append((time.perf_counter() - t0) * 1000)
-        hits += len(exact & set(got["ids"][0]))
-        total += len(exact)
-    out["hnsw"] = times
-    out["recall"] = hits / max(total, 1)
+    out.update(exactness(app, questions, top, [int(e) for e in efs.split(",")]))
     print(json.dumps(out))
 
 

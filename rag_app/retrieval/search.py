@@ -62,6 +62,7 @@ class _View:
     matrix: Any  # float32 (n, dim)
     row: Any  # content hash -> row: a dict, or binary search over the mapped array
     bm25: Any = None  # sparse (terms x n) BM25 weights, loaded on first keyword search
+    impact_ordered: bool = False  # the writer's arrays: each term's postings by weight (capped reads)
 
 
 class Searcher:
@@ -115,12 +116,13 @@ class Searcher:
         with self._loading:
             view = self._view
             if view is None or (view.collection, view.generation) != (physical, generation):
-                from rag_app.store.arrays import Hashes, Positions, load
+                from rag_app.store.arrays import Hashes, Positions, Quantized, load
 
                 mapped = load(self.arrays, physical, store.stamp(physical))
                 if mapped is not None:  # published by the writer: mapped, not loaded
                     keys, matrix, bm25 = mapped
-                    view = _View(physical, generation, Hashes(keys), matrix, Positions(keys), bm25)
+                    view = _View(physical, generation, Hashes(keys), matrix, Positions(keys), bm25,
+                                 impact_ordered=isinstance(matrix, Quantized))  # int8 sets are impact-ordered
                 else:
                     hashes, matrix = store.matrix(physical)
                     view = _View(physical, generation, hashes, matrix, {h: i for i, h in enumerate(hashes)})
@@ -162,7 +164,18 @@ class Searcher:
         allowed = self._allowed(store, physical, options.where) if options.where else None
         fetch = options.k if options.search == "vector" else max(options.fetch_k, options.k)
         q = np.asarray(self.index.embedder.embed_query(query), dtype=np.float32)
-        scores = view.matrix @ q  # the cosine of every distinct text (vectors are normalised)
+        from rag_app.store.arrays import scores as product
+
+        # the cosine of every distinct text (vectors are normalised); keyword search alone needs
+        # only its results' cosines, so it scans nothing
+        scores = product(view.matrix, q) if options.search != "bm25" else None
+
+        def cosine(content_hash: str) -> float:
+            if content_hash not in view.row:
+                return 0.0
+            i = view.row[content_hash]
+            return float(scores[i]) if scores is not None else float(np.asarray(view.matrix[i], np.float32) @ q)
+
         if options.search == "bm25":
             ranked = [i for i, _ in self.keyword(physical, query, options.k, allowed, store=store)]
         else:
@@ -173,7 +186,7 @@ class Searcher:
                 keyword = self.keyword(physical, query, fetch, allowed, store=store)
                 seen = {i for i, _ in vector}
                 extra = store.rows(physical, [i for i, _ in keyword if i not in seen])
-                cosines = {i: float(scores[view.row[r[2]]]) for i, r in extra.items() if r[2] in view.row}
+                cosines = {i: cosine(r[2]) for i, r in extra.items() if r[2] in view.row}
                 ranked = fuse(vector, keyword, options.k, cosines=cosines)
             else:
                 ranked = [i for i, _ in vector[: options.k]]
@@ -183,24 +196,20 @@ class Searcher:
             if chunk_id not in rows:
                 continue
             text, metadata, content_hash = rows[chunk_id]
-            score = round(float(scores[view.row[content_hash]]) if content_hash in view.row else 0.0, 4)
+            score = round(cosine(content_hash), 4)
             if options.min_score and score < options.min_score:
                 continue
             documents.append(make_document(chunk_id, text, metadata, score))
         return documents
 
     def exact(
-        self, physical: str, view: _View, scores: Any, n: int, allowed: set[str] | None, positive: bool = False,
-        *, store: "ChunkStore",
+        self, physical: str, view: _View, scores: Any, n: int, allowed: set[str] | None, *, store: "ChunkStore",
     ) -> list[tuple[str, float]]:
-        """The ``n`` chunks of the best-scoring distinct texts, exactly: ``(chunk_id, score)``.
-
-        ``positive``: only texts scoring above 0 (BM25: sharing a term with the question).
-        """
+        """The ``n`` chunks of the best-scoring distinct texts, exactly: ``(chunk_id, score)``."""
         import numpy as np
 
         out: list[tuple[str, float]] = []
-        limit = int((scores > 0).sum()) if positive else len(scores)
+        limit = len(scores)
         width = min(limit, max(n, 8))
         done = 0
         while len(out) < n and done < limit:
@@ -222,10 +231,11 @@ class Searcher:
     def keyword(
         self, physical: str, query: str, n: int, allowed: set[str] | None, *, store: "ChunkStore"
     ) -> list[tuple[str, float]]:
-        """BM25 over the distinct texts (sparse weights built once per generation), expanded to chunks."""
+        """BM25 over the distinct texts, expanded to chunks: only the question's postings are read
+        (at most ``POSTINGS_CAP`` per term from the writer's impact-ordered arrays)."""
         import numpy as np
 
-        from rag_app.store.bm25 import terms
+        from rag_app.store.bm25 import accumulate, rescore, terms, truncated
 
         view = self.view(physical, store)
         if view.bm25 is None:
@@ -233,10 +243,27 @@ class Searcher:
                 if view.bm25 is None:
                     view.bm25 = store.term_matrix(physical, view.row)
         ids = [i for i in store.term_ids(terms(query)) if i < view.bm25.shape[0]]
-        if not ids:
-            return []
-        scores = np.asarray(view.bm25[ids].sum(axis=0)).ravel()
-        return self.exact(physical, view, scores, n, allowed, positive=True, store=store)
+        columns, totals = accumulate(view.bm25, ids, impact_ordered=view.impact_ordered)
+        if view.impact_ordered and truncated(view.bm25, ids):  # the best candidates' sums are partial:
+            best = np.argsort(-totals, kind="stable")[: max(4 * n, 64)]  # score them exactly
+            hashes = [view.hashes[int(columns[i])] for i in best]
+            blobs = store.term_counts(physical, hashes)
+            df = [int(view.bm25.indptr[t + 1]) - int(view.bm25.indptr[t]) for t in ids]
+            totals[best] = rescore([blobs.get(h, b"") for h in hashes], ids, df, view.bm25.bm25_stats)
+        out: list[tuple[str, float]] = []
+        width, done = min(len(totals), max(n, 8)), 0
+        while len(out) < n and done < len(totals):
+            if width >= len(totals):
+                order = np.argsort(-totals, kind="stable")
+            else:
+                top = np.argpartition(-totals, width - 1)[:width]
+                order = top[np.argsort(-totals[top], kind="stable")]
+            batch = [(view.hashes[int(columns[i])], float(totals[i])) for i in order[done:width]]
+            by_hash = store.chunks_of(physical, [h for h, _ in batch])
+            for content_hash, score in batch:
+                out += [(c, score) for c in by_hash.get(content_hash, []) if allowed is None or c in allowed]
+            done, width = width, min(len(totals), width * 4)
+        return out[:n]
 
     def _mmr(
         self, store: "ChunkStore", q: Any, view: _View, hits: list[tuple[str, float]], physical: str,

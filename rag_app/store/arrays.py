@@ -1,25 +1,40 @@
-"""Search arrays the writer publishes for readers to memory-map: a cold query starts without loading.
+"""Search arrays the writer publishes for readers to memory-map, and the one copy of their vectors.
 
 After a reindex that changed a large collection (at least :data:`ARRAYS_FROM` distinct texts),
 the writer writes, per collection and stamp (the search side's generation token), to
 ``RAG_PERSIST_DIR/arrays/``:
 
 - ``NAME--STAMP.hashes.npy``: the distinct texts' content hashes, sorted (``S32``);
-- ``NAME--STAMP.vectors.npy``: their vectors in that order (float32, streamed from SQLite a page
-  at a time, so the writer never holds them all);
-- ``NAME--STAMP.bm25-{data,indices,indptr}.npy``: the BM25 weights as a (terms x texts) CSR matrix.
+- ``NAME--STAMP.vectors.npy`` + ``.scales.npy``: their vectors in that order, **int8** with one
+  float32 scale per vector (a quarter of float32's bytes; float16 was half, but numpy converts it
+  8x slower than int8 when scoring), written a page at a time, so the writer never holds them all;
+  ranking against float32 is measured by ``bench/scale.py`` (``exact int8 vs float32 recall``);
+- ``NAME--STAMP.bm25-{data,indices,indptr}.npy``: the BM25 weights as a (terms x texts) CSR matrix,
+  each term's row impact-ordered (highest weight first), so a question reads at most
+  :data:`rag_app.store.bm25.POSTINGS_CAP` postings per term; ``bm25-stats.npy`` (texts, average
+  length) lets a reader score its best candidates exactly from their stored term counts.
+
+Once published, this file is the **only** copy of those vectors on the search side: the writer
+deletes them from the SQLite embedding cache (:func:`uncache`; rows another collection also uses
+stay), and search's lookups by content hash (the next export, a reader's fallback matrix between
+two stamps) ask the cache first and then the published arrays of any collection with the same
+embedder variant (:func:`lookup`). The writer's "never embed twice" takes an exact vector from the
+cache or from Chroma (the store of record), never the quantized copy.
 
 A reader whose snapshot has that stamp maps them (``np.load(mmap_mode="r")``): nothing is read
 until a query touches it, and the page cache is shared by every reader process. Without them
-(a small collection, a run still in progress) readers build the same arrays from SQLite.
-The hashes file is renamed into place last: its presence means the set is complete.
+(a small collection, a run still in progress) readers build the same arrays from SQLite and the
+previous arrays. The hashes file is renamed into place last: its presence means the set is complete.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+from rag_app.store.bm25 import impact_order
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,11 +44,77 @@ if TYPE_CHECKING:
 #: Distinct texts from which the writer publishes arrays (below, loading from SQLite is quick).
 ARRAYS_FROM = 20_000
 _PAGE = 10_000
+#: Rows scored at a time: small enough to stay in cache and under OpenBLAS's threading threshold
+#: (at 100k texts on 2 shared cores: 1,024 rows 15 ms, 65,536 rows 100 ms, 2,048-4,096 rows
+#: 300-575 ms, threads spinning against other processes).
+_BLOCK = 1024
 _BM25 = ("data", "indices", "indptr")
 
 
 def _base(folder: Path, physical: str, stamp: str) -> Path:
     return folder / f"{physical}--{stamp}"
+
+
+def _stamps(folder: Path, physical: str) -> list[str]:
+    """Stamps of ``physical``'s complete sets, newest first (not another collection named ``physical--…``)."""
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(re.escape(physical) + r"--([0-9a-f]{16})\.hashes\.npy$")
+    found = [(p.stat().st_mtime_ns, m.group(1)) for p in folder.glob(f"{physical}--*.hashes.npy")
+             if (m := pattern.match(p.name))]
+    return [stamp for _, stamp in sorted(found, reverse=True)]
+
+
+class Quantized:
+    """Vectors as int8 codes times one float32 scale per row (both usually memory-mapped)."""
+
+    def __init__(self, codes: Any, scale: Any) -> None:
+        self.codes = codes
+        self.scale = scale
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.codes.shape)  # type: ignore[return-value]
+
+    def __getitem__(self, i: int) -> "np.ndarray":
+        import numpy as np
+
+        return self.codes[i].astype(np.float32) * np.float32(self.scale[i])
+
+    def dot(self, q: Any) -> "np.ndarray":
+        """``vectors @ q`` in float32, a block of rows at a time (the map is never copied whole)."""
+        import numpy as np
+
+        out = np.empty(len(self.codes), dtype=np.float32)
+        for start in range(0, len(self.codes), _BLOCK):
+            block = slice(start, start + _BLOCK)
+            out[block] = (self.codes[block].astype(np.float32) @ q) * self.scale[block]
+        return out
+
+
+def quantize(rows: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """Symmetric int8 per row: ``codes * scale`` ~ ``rows`` (error at most scale / 2 per component)."""
+    import numpy as np
+
+    scale = np.abs(rows).max(axis=1) / 127.0
+    scale[scale == 0] = 1.0
+    codes = np.clip(np.rint(rows / scale[:, None]), -127, 127).astype(np.int8)
+    return codes, scale.astype(np.float32)
+
+
+def scores(matrix: Any, q: Any) -> "np.ndarray":
+    """The cosine of every row with ``q`` (rows and ``q`` normalised): float32 or :class:`Quantized`."""
+    import numpy as np
+
+    if isinstance(matrix, Quantized):
+        return matrix.dot(q)
+    out = np.empty(len(matrix), dtype=np.float32)
+    for start in range(0, len(matrix), _BLOCK):
+        out[start : start + _BLOCK] = matrix[start : start + _BLOCK] @ q
+    return out
 
 
 def export(store: "ChunkStore", physical: str, folder: Path) -> bool:
@@ -47,39 +128,99 @@ def export(store: "ChunkStore", physical: str, folder: Path) -> bool:
     folder.mkdir(parents=True, exist_ok=True)
     n, dim = store.text_count(physical), store.dimension(physical)
     tmp = f"{base}.{os.getpid()}.tmp"
-    vectors = np.lib.format.open_memmap(f"{tmp}.vectors.npy", mode="w+", dtype="<f4", shape=(n, dim))
+    vectors = np.lib.format.open_memmap(f"{tmp}.vectors.npy", mode="w+", dtype=np.int8, shape=(n, dim))
+    scale = np.zeros(n, dtype="<f4")
     hashes = np.zeros(n, dtype="S32")
     done = 0
-    for page_hashes, page in _pages(store, physical):
-        vectors[done : done + len(page)] = page
-        hashes[done : done + len(page)] = page_hashes
-        done += len(page)
+    key = store.vector_key(physical)
+    for page_hashes in _pages(store.sorted_hashes(physical)):
+        found = lookup(store, folder, key, page_hashes)
+        if len(found) < len(page_hashes):
+            page_hashes = [h for h in page_hashes if h in found]  # no vector anywhere: not searchable
+        if page_hashes:
+            codes, scales = quantize(np.stack([found[h] for h in page_hashes]))
+            vectors[done : done + len(page_hashes)] = codes
+            scale[done : done + len(page_hashes)] = scales
+        hashes[done : done + len(page_hashes)] = page_hashes
+        done += len(page_hashes)
     vectors.flush()
     del vectors
+    if done < n:  # shrink to the rows written (rare: texts whose vector is missing everywhere)
+        full = np.load(f"{tmp}.vectors.npy", mmap_mode="r")
+        np.save(f"{tmp}.part.npy", full[:done])
+        del full
+        os.replace(f"{tmp}.part.npy", f"{tmp}.vectors.npy")
     row = Positions(hashes[:done])
-    bm25 = store.term_matrix(physical, row)
+    bm25 = impact_order(store.term_matrix(physical, row))
     for part in _BM25:
         np.save(f"{tmp}.bm25-{part}.npy", getattr(bm25, part))
+    np.save(f"{tmp}.bm25-stats.npy", bm25.bm25_stats)
+    np.save(f"{tmp}.scales.npy", scale[:done])
     np.save(f"{tmp}.hashes.npy", hashes[:done])
-    for suffix in ["vectors"] + [f"bm25-{p}" for p in _BM25] + ["hashes"]:
+    for suffix in ["vectors", "scales", "bm25-stats"] + [f"bm25-{p}" for p in _BM25] + ["hashes"]:
         os.replace(f"{tmp}.{suffix}.npy", f"{base}.{suffix}.npy")
     forget(folder, physical, keep=stamp)
     return True
 
 
-def _pages(store: "ChunkStore", physical: str) -> Iterator[tuple[list[str], "np.ndarray"]]:
+def _pages(hashes: Iterable[str]) -> Iterator[list[str]]:
+    page: list[str] = []
+    for h in hashes:
+        page.append(h)
+        if len(page) == _PAGE:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def lookup(store: "ChunkStore", folder: Path, key: str, hashes: Sequence[str]) -> "dict[str, np.ndarray]":
+    """Vectors (float32) of ``hashes`` under embedder variant ``key``: the SQLite cache, then the
+    arrays published for any collection built with ``key``. Missing hashes are left out."""
+    import numpy as np
+
+    found = store.cached_vectors(key, hashes)
+    missing = [h for h in hashes if h not in found]
+    for physical in store.collections_with_key(key) if missing else []:
+        for stamp in _stamps(folder, physical)[:1]:
+            mapped = load(folder, physical, stamp)
+            if mapped is None:
+                continue
+            keys, matrix, _ = mapped
+            wanted = np.asarray([h.encode() for h in missing], dtype="S32")
+            at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+            hit = keys[at] == wanted
+            for h, i in zip((m for m, ok in zip(missing, hit) if ok), at[hit]):
+                found[h] = np.asarray(matrix[int(i)], dtype=np.float32).ravel()
+            missing = [m for m, ok in zip(missing, hit) if not ok]
+        if not missing:
+            break
+    return found
+
+
+def matrix(store: "ChunkStore", folder: Path, physical: str) -> tuple[list[str], "np.ndarray"]:
+    """A reader's fallback when no arrays match its stamp: every distinct text's vector, loaded."""
     import numpy as np
 
     hashes: list[str] = []
-    blobs: list[bytes] = []
-    for content_hash, blob in store.sorted_vectors(physical):
-        hashes.append(content_hash)
-        blobs.append(blob)
-        if len(blobs) == _PAGE:
-            yield hashes, np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
-            hashes, blobs = [], []
-    if blobs:
-        yield hashes, np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
+    rows: list["np.ndarray"] = []
+    key = store.vector_key(physical)
+    for page in _pages(store.sorted_hashes(physical)):
+        found = lookup(store, folder, key, page)
+        for h in page:
+            if h in found:
+                hashes.append(h)
+                rows.append(found[h])
+    if not rows:
+        return hashes, np.zeros((0, 0), dtype=np.float32)
+    return hashes, np.stack(rows).astype(np.float32, copy=False)
+
+
+def uncache(store: "ChunkStore", physical: str, folder: Path) -> None:
+    """After :func:`export`: the cache keeps no vector the published arrays now hold (one copy)."""
+    stamps = _stamps(folder, physical)
+    if stamps and stamps[0] == store.stamp(physical):
+        store.uncache_texts(physical)
 
 
 def load(folder: Path, physical: str, stamp: str) -> tuple[Any, Any, Any] | None:
@@ -90,11 +231,18 @@ def load(folder: Path, physical: str, stamp: str) -> tuple[Any, Any, Any] | None
     base = _base(folder, physical, stamp)
     try:
         hashes = np.load(f"{base}.hashes.npy", mmap_mode="r")
-        vectors = np.load(f"{base}.vectors.npy", mmap_mode="r")
+        vectors: Any = np.load(f"{base}.vectors.npy", mmap_mode="r")
+        if vectors.dtype == np.int8:  # this layout: impact-ordered rows and their stats
+            vectors = Quantized(vectors, np.load(f"{base}.scales.npy", mmap_mode="r"))
         data, indices, indptr = (np.load(f"{base}.bm25-{p}.npy", mmap_mode="r") for p in _BM25)
     except (FileNotFoundError, ValueError):
         return None  # none for this stamp, or replaced between two opens: build from SQLite
     bm25 = csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, len(hashes)), copy=False)
+    if isinstance(vectors, Quantized):
+        try:
+            bm25.bm25_stats = np.load(f"{base}.bm25-stats.npy")
+        except (FileNotFoundError, ValueError):
+            return None
     return hashes, vectors, bm25
 
 
@@ -102,8 +250,9 @@ def forget(folder: Path, physical: str, keep: str | None = None) -> None:
     """Delete ``physical``'s arrays except those of stamp ``keep`` (readers keep their open maps)."""
     if not folder.is_dir():
         return
+    pattern = re.compile(re.escape(physical) + r"--[0-9a-f]{16}\.")
     for path in folder.glob(f"{physical}--*"):
-        if keep is None or not path.name.startswith(f"{physical}--{keep}."):
+        if pattern.match(path.name) and (keep is None or not path.name.startswith(f"{physical}--{keep}.")):
             path.unlink(missing_ok=True)
 
 

@@ -1,4 +1,5 @@
-"""BM25 for the search side: the terms of a text, and the weight matrix over distinct texts."""
+"""BM25 for the search side: the terms of a text, the weight matrix over distinct texts, and the
+accumulation of a question's postings (bounded by :data:`POSTINGS_CAP` on impact-ordered rows)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ def query_terms(text: str) -> list[str]:
 
 
 _stemmer: Any = None
+#: Postings read per question term from an impact-ordered matrix (the writer's published arrays,
+#: each term's texts by weight, highest first): a query's keyword work is bounded by
+#: terms x cap, not by the collection's size. None: every posting. Recall against uncapped
+#: BM25 is measured by ``bench/scale.py`` (``bm25 capped vs full``).
+POSTINGS_CAP: int | None = 10_000
 
 
 def terms(text: str) -> list[str]:
@@ -63,4 +69,73 @@ def bm25_weights(columns: Sequence[int], blobs: Sequence[bytes], n: int, k1: flo
     docs = float(len(blobs))
     idf = np.log1p((docs - df + 0.5) / (df + 0.5))
     weight = idf[term_ids] * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[doc] / avg))
-    return csr_matrix((weight.astype(np.float32), (term_ids, doc)), shape=(vocab, n))
+    matrix = csr_matrix((weight.astype(np.float32), (term_ids, doc)), shape=(vocab, n))
+    matrix.bm25_stats = np.array([docs, avg], dtype=np.float64)  # what :func:`rescore` needs
+    return matrix
+
+
+def accumulate(matrix: Any, term_ids: Sequence[int], impact_ordered: bool = False) -> tuple[Any, Any]:
+    """``(text columns, BM25 scores)`` of the texts sharing a term with the question (float32).
+
+    Reads only the question's rows of the CSR ``matrix``; on an ``impact_ordered`` one, at most
+    :data:`POSTINGS_CAP` postings per term (its highest weights).
+    """
+    import numpy as np
+
+    cap = POSTINGS_CAP if impact_ordered else None
+    columns, weights = [], []
+    for term in term_ids:
+        start, end = int(matrix.indptr[term]), int(matrix.indptr[term + 1])
+        if cap is not None:
+            end = min(end, start + cap)
+        columns.append(np.asarray(matrix.indices[start:end]))
+        weights.append(np.asarray(matrix.data[start:end], dtype=np.float32))
+    if not columns:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    touched, where = np.unique(np.concatenate(columns), return_inverse=True)
+    totals = np.zeros(len(touched), dtype=np.float32)
+    np.add.at(totals, where, np.concatenate(weights))
+    return touched, totals
+
+
+def impact_order(matrix: Any) -> Any:
+    """The same CSR matrix with each row's entries by weight, highest first (for a capped read)."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    order = np.lexsort((-matrix.data, rows))
+    ordered = csr_matrix((matrix.data[order], matrix.indices[order], matrix.indptr), shape=matrix.shape)
+    ordered.bm25_stats = getattr(matrix, "bm25_stats", None)
+    return ordered
+
+
+def truncated(matrix: Any, term_ids: Sequence[int]) -> bool:
+    """Whether a capped read of these terms' rows left postings unread."""
+    cap = POSTINGS_CAP
+    return cap is not None and any(int(matrix.indptr[t + 1]) - int(matrix.indptr[t]) > cap for t in term_ids)
+
+
+def rescore(
+    blobs: Sequence[bytes], term_ids: Sequence[int], df: Any, stats: Any, k1: float = 1.5, b: float = 0.75
+) -> Any:
+    """Exact BM25 scores (float32) of texts given their ``(term id, count)`` blobs, as
+    :func:`bm25_weights` weighs them: ``df`` per question term, ``stats`` = (texts, average length)."""
+    import numpy as np
+
+    docs, avg = float(stats[0]), float(stats[1])
+    df = np.asarray(df, dtype=np.float32)
+    idf = np.log1p((docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+    wanted = np.asarray(term_ids, dtype=np.int64)
+    out = np.zeros(len(blobs), dtype=np.float32)
+    for i, blob in enumerate(blobs):
+        pairs = np.frombuffer(blob, dtype="<u4").reshape(-1, 2)
+        if not len(pairs):
+            continue
+        length = np.float32(pairs[:, 1].sum())
+        hit = np.isin(pairs[:, 0], wanted)
+        tf = pairs[hit, 1].astype(np.float32)
+        position = np.searchsorted(np.sort(wanted), pairs[hit, 0])
+        weights = idf[np.argsort(wanted)][position]
+        out[i] = np.sum(weights * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / np.float32(avg))), dtype=np.float32)
+    return out

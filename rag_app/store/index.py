@@ -239,7 +239,9 @@ class VectorIndex:
             self.records.forget(physical, removed)
         fill_missing_vectors(self.records, collection)
         if self.records.chunks.text_count(physical) >= self.arrays_from:
-            arrays.export(self.records.chunks, physical, self.records.path.parent / "arrays")
+            folder = self.records.path.parent / "arrays"
+            arrays.export(self.records.chunks, physical, folder)
+            arrays.uncache(self.records.chunks, physical, folder)  # the arrays are now the one copy
         self._publish(physical)
         report.chunks = collection.count()
         report.duration_s = time.perf_counter() - started
@@ -350,12 +352,16 @@ class VectorIndex:
         """Vectors for ``chunks`` (float32 rows): each distinct text embedded once, ever (embedding cache)."""
         import numpy as np
 
-        from rag_app.store.embedding_cache import cache, cached
+        from rag_app.store.embedding_cache import cache, from_chroma
 
         db = self.records.connection
         model = self.embedder.cache_identity
         known = {h: self._vectors[h] for h in {c.content_hash for c in chunks} if h in self._vectors}
-        known.update(cached(db, model, [c.content_hash for c in chunks if c.content_hash not in known]))
+        wanted = list(dict.fromkeys(c.content_hash for c in chunks if c.content_hash not in known))
+        known.update(self.records.chunks.cached_vectors(model, wanted))
+        lent = from_chroma(self.client, self.records.chunks, model, [h for h in wanted if h not in known])
+        cache(db, model, lent)  # exact vectors of texts the int8 arrays hold: cached again
+        known.update(lent)
         todo: dict[str, str] = {}
         for c in chunks:
             if c.content_hash not in known:

@@ -43,11 +43,23 @@ def mirror_chroma(records: RecordStore, collection: "Collection", force: bool = 
 
 
 def fill_missing_vectors(records: RecordStore, collection: "Collection") -> None:
-    """Texts the search side has no vector for (kept chunks of a reconciled file): copy Chroma's."""
+    """Texts the search side has no vector for (kept chunks of a reconciled file): copy Chroma's.
+
+    A vector is there if the embedding cache or the published arrays hold it (:func:`arrays.lookup`).
+    """
+    from rag_app.store import arrays
+
     store = records.chunks
-    missing = store.missing_vectors(collection.name)
+    key = store.vector_key(collection.name)
+    uncached = store.uncached_hashes(collection.name)
+    missing: list[str] = []
+    for start in range(0, len(uncached), PAGE):
+        part = uncached[start : start + PAGE]
+        found = arrays.lookup(store, store.arrays_folder, key, part)
+        missing += [h for h in part if h not in found]
     for start in range(0, len(missing), PAGE):
-        part = missing[start : start + PAGE]
+        by_hash = store.chunks_of(collection.name, missing[start : start + PAGE])
+        part = [(ids[0], h) for h, ids in by_hash.items() if ids]
         got = collection.get(ids=[chunk_id for chunk_id, _ in part], include=["embeddings"])
         by_id = {i: e for i, e in zip(got["ids"], got["embeddings"] if got.get("embeddings") is not None else [])}
         vectors = {h: by_id[i] for i, h in part if i in by_id}

@@ -64,7 +64,9 @@ class RecordStore:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # a new file: vectors moved to the arrays free their pages
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA journal_size_limit=67108864")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
             self._conn = db

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from rag_app.store.bm25 import bm25_weights
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+#: Metadata fields stored in their own columns of ``chunks``, not again in its JSON.
+COLUMNS = ("source", "content_hash")
 
 
 class SearchReads:
@@ -56,36 +61,50 @@ class SearchReads:
     # --- reads for search ----------------------------------------------------------------------
 
     def matrix(self, collection: str) -> tuple[list[str], "np.ndarray"]:
-        """The distinct texts' hashes and their vectors as one float32 matrix (rows in that order)."""
+        """The distinct texts' hashes and their vectors as one float32 matrix (rows in that order),
+        from the embedding cache and the published arrays (:func:`rag_app.store.arrays.matrix`)."""
+        from rag_app.store.arrays import matrix
+
+        return matrix(self, self.arrays_folder, collection)  # type: ignore[arg-type]
+
+    @property
+    def arrays_folder(self) -> Path:
+        """Where the writer publishes arrays: ``arrays/`` beside this database file."""
+        row = self._db.execute("PRAGMA database_list").fetchone()
+        return Path(row[2]).parent / "arrays"
+
+    def cached_vectors(self, key: str, hashes: Sequence[str]) -> "dict[str, np.ndarray]":
+        """The embedding cache's vectors (float32) of ``hashes`` under embedder variant ``key``."""
         import numpy as np
 
-        hashes: list[str] = []
-        blobs: list[bytes] = []
-        for content_hash, blob in self._db.execute(
-            """SELECT t.content_hash, e.vector FROM texts t JOIN embedding_cache e
-               ON e.model = ? AND e.content_hash = t.content_hash WHERE t.collection = ?""",
-            (self.vector_key(collection), collection),
-        ):
-            hashes.append(content_hash)
-            blobs.append(blob)
-        if not blobs:
-            return hashes, np.zeros((0, 0), dtype=np.float32)
-        matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
-        return hashes, matrix
+        found: dict[str, np.ndarray] = {}
+        wanted = list(dict.fromkeys(hashes))
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for content_hash, data in self._db.execute(
+                f"SELECT content_hash, vector FROM embedding_cache WHERE model = ? AND content_hash IN ({marks})",
+                (key, *part),
+            ):
+                found[content_hash] = np.frombuffer(data, dtype="<f4")
+        return found
+
+    def collections_with_key(self, key: str) -> list[str]:
+        """Collections whose vectors are embedder variant ``key`` (their arrays can lend vectors)."""
+        return [name for name, setup in self._db.execute("SELECT collection, setup FROM setups")
+                if json.loads(setup).get("vectors") == key]
+
+    def sorted_hashes(self, collection: str) -> Iterator[str]:
+        """The distinct texts' content hashes, in order."""
+        return (r[0] for r in self._db.execute(
+            "SELECT content_hash FROM texts WHERE collection = ? ORDER BY content_hash", (collection,)
+        ))
 
     def text_count(self, collection: str) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM texts WHERE collection = ?", (collection,)).fetchone()[0])
 
     def dimension(self, collection: str) -> int:
         return int((self.setup(collection) or {}).get("dimension", 0))
-
-    def sorted_vectors(self, collection: str) -> Iterator[tuple[str, bytes]]:
-        """``(content hash, float32 vector bytes)`` of each distinct text, in hash order."""
-        return iter(self._db.execute(
-            """SELECT t.content_hash, e.vector FROM texts t JOIN embedding_cache e
-               ON e.model = ? AND e.content_hash = t.content_hash WHERE t.collection = ? ORDER BY t.content_hash""",
-            (self.vector_key(collection), collection),
-        ))
 
     def term_matrix(self, collection: str, row: Mapping[str, int], k1: float = 1.5, b: float = 0.75) -> Any:
         """BM25 weights as a sparse (terms x texts) CSR matrix; text columns in ``row`` order.
@@ -101,6 +120,18 @@ class SearchReads:
                 columns.append(row[content_hash])
                 blobs.append(blob)
         return bm25_weights(columns, blobs, len(row), k1, b)
+
+    def term_counts(self, collection: str, hashes: Sequence[str]) -> dict[str, bytes]:
+        """``content hash -> (term id, count) pairs`` (little-endian uint32) of those texts."""
+        out: dict[str, bytes] = {}
+        for start in range(0, len(hashes), 500):
+            part = list(hashes[start : start + 500])
+            marks = ",".join("?" * len(part))
+            out.update(self._db.execute(
+                f"SELECT content_hash, terms FROM texts WHERE collection = ? AND content_hash IN ({marks})",
+                (collection, *part),
+            ).fetchall())
+        return out
 
     def term_ids(self, words: Sequence[str]) -> list[int]:
         """Vocabulary ids of the (stemmed) ``words`` that any text has."""
@@ -135,15 +166,19 @@ class SearchReads:
         for start in range(0, len(chunk_ids), 500):
             part = list(chunk_ids[start : start + 500])
             marks = ",".join("?" * len(part))
-            for chunk_id, metadata, content_hash, text in self._db.execute(
-                f"""SELECT chunk_id, metadata, content_hash, text FROM chunks
+            for chunk_id, metadata, content_hash, text, source in self._db.execute(
+                f"""SELECT chunk_id, metadata, content_hash, text, source FROM chunks
                     WHERE collection = ? AND chunk_id IN ({marks})""",
                 (collection, *part),
             ):
-                out[chunk_id] = (text, json.loads(metadata), content_hash)
+                meta = json.loads(metadata)
+                meta.update(source=source, content_hash=content_hash)  # kept in their columns only
+                out[chunk_id] = (text, meta, content_hash)
         return out
 
     def field_values(self, collection: str, field: str) -> list[Any]:
+        if field in COLUMNS:
+            return [r[0] for r in self._db.execute(f"SELECT DISTINCT {field} FROM chunks WHERE collection = ?", (collection,))]
         path = "$." + json.dumps(field)
         return [r[0] for r in self._db.execute(
             "SELECT DISTINCT json_extract(metadata, ?) FROM chunks WHERE collection = ? AND json_extract(metadata, ?) IS NOT NULL",
@@ -151,8 +186,11 @@ class SearchReads:
         )]
 
     def ids_where(self, collection: str, field: str, values: Sequence[Any]) -> set[str]:
-        path = "$." + json.dumps(field)
         wanted = {str(v) for v in values}
+        if field in COLUMNS:
+            rows = self._db.execute(f"SELECT chunk_id, {field} FROM chunks WHERE collection = ?", (collection,))
+            return {chunk_id for chunk_id, value in rows if str(value) in wanted}
+        path = "$." + json.dumps(field)
         return {
             chunk_id
             for chunk_id, value in self._db.execute(

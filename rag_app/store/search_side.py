@@ -14,9 +14,9 @@ twice (:mod:`rag_app.store.embedding_cache`); a collection's vectors are those o
 its distinct texts under the variant its setup records (``setup["vectors"]``). A
 file that repeats one paragraph 2,000 times adds one vector, not 2,000; exact
 search over these vectors cannot be crowded out by duplicates the way an HNSW graph
-is (see :mod:`rag_app.retrieval.search`). A rowid table: SQLite stores a 1.5 KB
-vector in its page, where a ``WITHOUT ROWID`` row that size spills to an overflow
-page of its own (3x the bytes).
+is (see :mod:`rag_app.retrieval.search`). Once a large collection's vectors are
+published as int8 arrays (:mod:`rag_app.store.arrays`), their cache rows are deleted:
+the arrays are the one copy on this side, Chroma the exact one.
 
 Writes happen inside the records' transaction (:meth:`RecordStore.save`), so
 the search side and the records always agree; the reindex checks the row count
@@ -34,14 +34,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from rag_app.store.bm25 import terms
-from rag_app.store.search_reads import SearchReads
+from rag_app.store.search_reads import COLUMNS, SearchReads
 
 if TYPE_CHECKING:
     import numpy as np
 
 #: Bump when the tables below change: they are mirrors, so an older layout is dropped and rebuilt
 #: (from Chroma on the next query or reindex); the embedding cache is kept.
-SEARCH_SCHEMA = "4"
+SEARCH_SCHEMA = "5"
 _MIRRORS = ("chunks", "vectors", "texts", "vocab", "generations", "setups", "aliases")
 
 SCHEMA = """
@@ -115,6 +115,11 @@ def blob(vector: Sequence[float]) -> bytes:
     import numpy as np
 
     return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def _metadata_json(metadata: Mapping[str, Any]) -> str:
+    """A chunk's metadata without the fields its own columns hold (read back by ``rows``)."""
+    return json.dumps({k: v for k, v in metadata.items() if k not in COLUMNS}, sort_keys=True)
 
 
 class ChunkStore(SearchReads):
@@ -198,7 +203,7 @@ class ChunkStore(SearchReads):
             """INSERT OR REPLACE INTO chunks (collection, chunk_id, source, content_hash, metadata, text)
                VALUES (?, ?, ?, ?, ?, ?)""",
             [
-                (collection, r.chunk_id, r.source, r.content_hash, json.dumps(dict(r.metadata), sort_keys=True), r.text)
+                (collection, r.chunk_id, r.source, r.content_hash, _metadata_json(r.metadata), r.text)
                 for r in rows
             ],
         )
@@ -287,16 +292,41 @@ class ChunkStore(SearchReads):
         """Add ``rows`` (a page of a re-mirror) as they are."""
         self._insert(collection, rows)
 
-    def missing_vectors(self, collection: str) -> list[tuple[str, str]]:
-        """``(chunk_id, content_hash)`` of one chunk per text that has no vector."""
-        return list(self._db.execute(
-            """SELECT MIN(c.chunk_id), t.content_hash FROM texts t
-               JOIN chunks c INDEXED BY chunks_by_hash ON c.collection = t.collection AND c.content_hash = t.content_hash
-               WHERE t.collection = ? AND NOT EXISTS
-               (SELECT 1 FROM embedding_cache e WHERE e.model = ? AND e.content_hash = t.content_hash)
-               GROUP BY t.content_hash""",
+    def uncached_hashes(self, collection: str) -> list[str]:
+        """Content hashes of ``collection``'s texts with no vector in the embedding cache."""
+        return [r[0] for r in self._db.execute(
+            """SELECT t.content_hash FROM texts t WHERE t.collection = ? AND NOT EXISTS
+               (SELECT 1 FROM embedding_cache e WHERE e.model = ? AND e.content_hash = t.content_hash)""",
             (collection, self.vector_key(collection)),
-        ))
+        )]
+
+    def uncache_texts(self, collection: str) -> None:
+        """Delete the cached vectors of ``collection``'s texts (its published arrays hold them) that no
+        other collection uses, then give the freed pages back to the file system."""
+        key = self.vector_key(collection)
+        others = [c for c in self.collections_with_key(key) if c != collection]
+        marks = ",".join("?" * len(others))
+        shared = (f"""AND NOT EXISTS (SELECT 1 FROM texts o WHERE o.collection IN ({marks})
+                      AND o.content_hash = embedding_cache.content_hash)""" if others else "")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                f"""DELETE FROM embedding_cache WHERE model = ? AND EXISTS (SELECT 1 FROM texts t
+                    WHERE t.collection = ? AND t.content_hash = embedding_cache.content_hash) {shared}""",
+                (key, collection, *others),
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        self._db.executescript("PRAGMA incremental_vacuum;")  # stepped to the end: every free page
+
+    def put_cached(self, key: str, vectors: Mapping[str, Sequence[float]]) -> None:
+        """Add ``vectors`` to the cache under ``key`` (the caller's transaction, or autocommit)."""
+        self._db.executemany(
+            "INSERT OR IGNORE INTO embedding_cache (model, content_hash, vector) VALUES (?, ?, ?)",
+            [(key, h, blob(v)) for h, v in vectors.items()],
+        )
 
     def put_vectors(self, collection: str, vectors: Mapping[str, Sequence[float]]) -> None:
         self._db.executemany(
