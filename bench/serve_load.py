@@ -11,6 +11,7 @@ loopback and every loop is bounded by time.
 
     python bench/serve_load.py                                   # extractive, then local: 20 clients x 30 s each
     python bench/serve_load.py --backends extractive --clients 50 --duration 60
+    python bench/serve_load.py --backends extractive --reindex-at -1 --code ../base   # another checkout's server
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def call(conn: http.client.HTTPConnection, method: str, path: str, body: dict | 
 
 
 def run_load(port: int, model: str, qs: list[str], clients: int, duration: float, reindex_at: float,
-             corpus: Path, timeout: float) -> dict:
+             corpus: Path, timeout: float, unique: bool = False) -> dict:
     results: list[tuple[float, float, bool]] = []  # (start offset s, latency ms, ok)
     lock = threading.Lock()
     t0 = time.monotonic()
@@ -65,6 +66,8 @@ def run_load(port: int, model: str, qs: list[str], clients: int, duration: float
         i = number
         while time.monotonic() < deadline:
             question = qs[i % len(qs)]
+            if unique:  # never the same text twice: no cache of the question's vector or answer helps
+                question = f"{question} ({i})"
             i += clients
             started = time.monotonic()
             try:
@@ -137,6 +140,11 @@ def main() -> None:
     parser.add_argument("--corpus", default="squad_expmrc", help="shared corpus to serve")
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=600.0, help="per-request timeout, seconds")
+    parser.add_argument("--unique", action="store_true",
+                        help="make every question's text unique (a number appended), as in real traffic; "
+                             "by default the questions are asked in turn, so each comes back many times")
+    parser.add_argument("--code", type=Path, default=ROOT,
+                        help="checkout whose code the server runs (default: this one), to compare commits in one go")
     args = parser.parse_args()
     backends = [b for b in args.backends.split(",") if b]
 
@@ -146,7 +154,7 @@ def main() -> None:
         corpus = base / "corpus"
         shutil.copytree(corpus_dir(args.corpus), corpus)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_", "CHROMA_"))}
-        env.update(PYTHONPATH=str(ROOT), RAG_PERSIST_DIR=str(base / "idx"), RAG_DATA=str(corpus), RAG_EVALDATA=str(EVALDATA))
+        env.update(PYTHONPATH=str(args.code.resolve()), RAG_PERSIST_DIR=str(base / "idx"), RAG_DATA=str(corpus), RAG_EVALDATA=str(EVALDATA))
         rag = [sys.executable, "-m", "rag_app"]
         subprocess.run([*rag, "reindex"], cwd=base, env=env, check=True, capture_output=True)
         port = free_port()
@@ -164,15 +172,18 @@ def main() -> None:
                 if server.poll() is not None or time.monotonic() - started > 300:
                     raise SystemExit("server did not start:\n" + (base / "serve.log").read_text()[-2000:])
                 time.sleep(0.2)
-            print(f"machine: {machine()}; load average before: {os.getloadavg()[0]:.1f}")
+            print(f"machine: {machine()}; load average before: {os.getloadavg()[0]:.1f}; server pid {server.pid}, "
+                  f"code {args.code.resolve()}", flush=True)
             print(f"corpus {args.corpus}, {args.clients} clients x {args.duration:g} s per backend, "
-                  f"POST /v1/chat/completions, server ready in {time.monotonic() - started:.1f} s")
+                  f"POST /v1/chat/completions{', unique questions' if args.unique else ''}, "
+                  f"server ready in {time.monotonic() - started:.1f} s")
             for model in backends:
                 if server.poll() is not None:
                     print(f"{model}: not run, the server exited with {server.returncode}")
                     continue
                 cpu_before = cpu_seconds(server.pid)
-                run = run_load(port, model, qs, args.clients, args.duration, args.reindex_at, corpus, args.timeout)
+                run = run_load(port, model, qs, args.clients, args.duration, args.reindex_at, corpus, args.timeout,
+                               args.unique)
                 print(summary(model, run, args.duration))
                 cpu_after = cpu_seconds(server.pid)
                 if cpu_before is not None and cpu_after is not None and run["results"]:

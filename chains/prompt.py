@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -36,7 +37,9 @@ def format_context(documents: Sequence["Document"]) -> str:
     )
 
 
+@lru_cache(maxsize=1)
 def qa_prompt() -> "ChatPromptTemplate":
+    """The template, built once (it is only ever formatted, never changed)."""
     from langchain_core.prompts import ChatPromptTemplate
 
     return ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", HUMAN)])

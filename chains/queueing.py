@@ -21,6 +21,7 @@ re-entrant: a holder asking the same queue again waits for itself.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import statistics
 import threading
 import time
@@ -36,6 +37,11 @@ RECENT = 20
 DEFAULT_TURN_S = 1.0
 
 T = TypeVar("T")
+
+#: The cancel event of the request the current thread works for (its client left, or the server
+#: stops): a server sets it around each request; a model that generates token by token checks it
+#: between tokens and ends with :class:`Cancelled` (the local llama.cpp model does).
+CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("chains_cancel", default=None)
 
 
 class QueueFull(RuntimeError):

@@ -331,13 +331,14 @@ class RagApp:
         """Generation with model ``llm`` runs inside ``turn()`` (a server's queue); retrieval and checks do not wait."""
         self._turns[llm] = turn
 
-    def ledger_callback(self) -> "LedgerCallback":
-        """The callback that records every answer of this app's chains in the ledger."""
-        if self._ledger_callback is None:
+    def ledger_callback(self, ledger: Any = None) -> "LedgerCallback":
+        """The callback that records every answer of this app's chains in the ledger; with ``ledger``
+        (a server's background ``LedgerWriter``), chains built from now on record through it."""
+        if self._ledger_callback is None or ledger is not None:
             from rag_app.answer.chain import LedgerCallback
             from rag_app.measure.usage import ledger_recorder
 
-            self._ledger_callback = LedgerCallback(ledger_recorder(self.settings))
+            self._ledger_callback = LedgerCallback(ledger_recorder(self.settings, ledger))
         return self._ledger_callback
 
     def support_checker(self, llm: "str | LLM | None" = None) -> "SupportChecker":

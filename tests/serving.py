@@ -87,7 +87,10 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from chains.llm import LLM
+from chains.queueing import CANCEL, Cancelled
 from chains.registry import register_llm
+
+TOKEN_S = 0.05
 
 
 def _seconds(question):
@@ -110,9 +113,17 @@ class SlowChat(BaseChatModel):
         return "slow"
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        # Token by token, like llama.cpp: between tokens, the request's cancel event (set when
+        # its client left or the server's --shutdown-timeout passed) ends the generation.
         question = _question(messages)
         _log("start " + question)
-        time.sleep(_seconds(question))
+        ends = time.monotonic() + _seconds(question)
+        while time.monotonic() < ends:
+            time.sleep(min(TOKEN_S, max(0.0, ends - time.monotonic())))
+            cancel = CANCEL.get()
+            if cancel is not None and cancel.is_set():
+                _log("cut " + question)
+                raise Cancelled("cut between tokens")
         _log("end " + question)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content="Slowly: " + question))])
 

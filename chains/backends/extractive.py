@@ -25,7 +25,8 @@ import re
 import threading
 from array import array
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from chains.backend import AnswerBackend
@@ -70,37 +71,47 @@ def units(documents: Sequence["Document"]) -> list[Unit]:
     """Every unit of the passages, headings marked and carried as context of what follows."""
     out: list[Unit] = []
     for number, doc in enumerate(documents, 1):
-        text, meta = doc.page_content, doc.metadata
-        kind = str(meta.get("kind") or "")
-        base = set(terms(str(meta.get("headings") or "")))
-        kind_terms = set(terms(re.split(r"[\\/]", str(meta.get("source", "")))[-1].rsplit(".", 1)[0]))
-        if kind in RECORD_KINDS:  # a record's type is its file's name: service_centres.csv holds service centres
-            base |= kind_terms
-        context, header = set(base), None
-        for position, (start, end) in enumerate(sentence_spans(text, kind)):
-            piece = " ".join(text[start:end].split())
-            cells = table_row(piece)
-            fields = parse_record(piece) if kind in RECORD_KINDS else None
-            if cells is not None:
-                if header is None or len(cells) != len(header):
-                    header = cells
-                    context = base | set(terms(piece))
-                    continue
-                fields = list(zip(header, cells))
-            unit = Unit(number, position, piece, terms(piece), set(context), source=str(meta.get("source", "")))
-            unit.fields = fields
-            unit.kind_terms = kind_terms
-            whole_line = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
-            unit.heading = fields is None and (
-                piece.startswith("#") or piece.endswith("?")
-                or (whole_line and not _END.search(piece) and len(piece.split()) <= 12)
-            )
-            if unit.heading:
-                context = base | set(unit.terms)
-            elif out and out[-1].passage == number and _REFERS_BACK.match(piece):
-                unit.context |= set(out[-1].terms)  # "He ..." is about who the sentence before names
-            out.append(unit)
+        meta = doc.metadata
+        made = _passage_units(doc.page_content, str(meta.get("kind") or ""), str(meta.get("headings") or ""),
+                              str(meta.get("source", "")))
+        out.extend(replace(u, passage=number) for u in made)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _passage_units(text: str, kind: str, headings: str, source: str) -> tuple[Unit, ...]:
+    """One passage's units (passage number 0), cached: the same chunks come back for many questions.
+    Callers copy them (:func:`units`); the cached ones are never changed."""
+    out: list[Unit] = []
+    base = set(terms(headings))
+    kind_terms = set(terms(re.split(r"[\\/]", source)[-1].rsplit(".", 1)[0]))
+    if kind in RECORD_KINDS:  # a record's type is its file's name: service_centres.csv holds service centres
+        base |= kind_terms
+    context, header = set(base), None
+    for position, (start, end) in enumerate(sentence_spans(text, kind)):
+        piece = " ".join(text[start:end].split())
+        cells = table_row(piece)
+        fields = parse_record(piece) if kind in RECORD_KINDS else None
+        if cells is not None:
+            if header is None or len(cells) != len(header):
+                header = cells
+                context = base | set(terms(piece))
+                continue
+            fields = list(zip(header, cells))
+        unit = Unit(0, position, piece, terms(piece), set(context), source=source)
+        unit.fields = fields
+        unit.kind_terms = kind_terms
+        whole_line = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
+        unit.heading = fields is None and (
+            piece.startswith("#") or piece.endswith("?")
+            or (whole_line and not _END.search(piece) and len(piece.split()) <= 12)
+        )
+        if unit.heading:
+            context = base | set(unit.terms)
+        elif out and _REFERS_BACK.match(piece):
+            unit.context |= set(out[-1].terms)  # "He ..." is about who the sentence before names
+        out.append(unit)
+    return tuple(out)
 
 
 class ExtractiveBackend(AnswerBackend):

@@ -22,7 +22,7 @@ from pydantic import Field, PrivateAttr
 
 from chains.llm import LLM
 from chains.errors import BackendError, MissingDependency
-from chains.queueing import ModelQueue, finish_in_thread
+from chains.queueing import CANCEL, Cancelled, ModelQueue, finish_in_thread
 from chains.registry import BackendOptions, register_llm
 
 # Small models ramble past the answer; a blank line or a new "Question:" ends it.
@@ -79,6 +79,27 @@ async def stream_in_turn(queue: ModelQueue, make_chunks: "Callable[[], Iterator[
                 yield chunk
         finally:
             chunks.close()
+
+def _ends_when(cancel: threading.Event, eos: int) -> Any:
+    """llama.cpp logits processors (run before each token is picked) that leave only the
+    end-of-text token once ``cancel`` is set: a cut answer stops within one token, through
+    llama-cpp-python's public API. (An exception cannot cross its sampler callback.)"""
+    from llama_cpp import LogitsProcessorList
+
+    def end_if_cancelled(_input_ids: Any, scores: Any) -> Any:
+        if cancel.is_set():
+            scores[:] = float("-inf")
+            scores[eos] = 0.0
+        return scores
+
+    return LogitsProcessorList([end_if_cancelled])
+
+
+def _raise_if_cancelled() -> None:
+    cancel = CANCEL.get()
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("The request was cancelled while the local model wrote its answer")
+
 
 class LoadedLlama:
     """One ``llama_cpp.Llama`` in memory and the queue its callers take turns in."""
@@ -183,16 +204,19 @@ class LlamaCppChat(BaseChatModel):
         # condensing call) and answers that depend on the call before. A fresh context per call
         # costs one prompt evaluation and makes every answer depend on its own prompt only.
         llama.reset()
+        cancel = CANCEL.get()
         return llama.create_chat_completion(
             messages=chat_messages(messages),  # type: ignore[arg-type]
             max_tokens=kwargs.get("max_tokens", self.max_tokens),
             temperature=kwargs.get("temperature", self.temperature),
             stop=list(self.stop or []) + list(stop or []),
             stream=stream,
+            logits_processor=_ends_when(cancel, llama.token_eos()) if cancel is not None else None,
         )
 
     def _complete(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> ChatResult:
         result = self._request(messages, stop, stream=False, **kwargs)
+        _raise_if_cancelled()
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         message = AIMessage(
@@ -223,6 +247,7 @@ class LlamaCppChat(BaseChatModel):
                 if run_manager:
                     run_manager.on_llm_new_token(piece, chunk=chunk)
                 yield chunk
+        _raise_if_cancelled()
         # llama.cpp streams one token per piece; the context now holds prompt + answer.
         total = int(self.loaded().llama.n_tokens)
         usage = {"input_tokens": max(total - pieces, 0), "output_tokens": pieces, "total_tokens": total}

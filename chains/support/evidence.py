@@ -135,28 +135,32 @@ def passage_spans(documents: Sequence["Document"]) -> list[Span]:
     """Every sentence of the passages, with its own line span (chunk start line + newlines)."""
     spans = []
     for number, doc in enumerate(documents, 1):
-        text, meta = doc.page_content, doc.metadata
+        meta = doc.metadata
         first, last = meta.get("start_line"), meta.get("end_line")
-        order = 0
-        for start, end in sentence_spans(text, meta.get("kind")):
-            piece = " ".join(text[start:end].split())
-            if not piece:
-                continue
+        source, page, headings = str(meta.get("source", "")), meta.get("page"), str(meta.get("headings", "") or "")
+        for order, (piece, before, inside) in enumerate(_pieces(doc.page_content, meta.get("kind"))):
             lines: tuple[int | None, int | None] = (None, None)
             if first is not None:
-                a = int(first) + text.count("\n", 0, start)
-                b = a + text.count("\n", start, end)
+                a = int(first) + before
+                b = a + inside
                 if last is not None:
                     a, b = min(a, int(last)), min(b, int(last))
                 lines = (a, b)
-            citation = Citation(
-                number, str(meta.get("source", "")), piece, 0.0, lines[0], lines[1], meta.get("page"),
-                str(meta.get("headings", "") or ""),
-            )
+            citation = Citation(number, source, piece, 0.0, lines[0], lines[1], page, headings)
             words, critical = _sentence_words(piece)
             spans.append(Span(number, piece, set(words), set(critical), citation, order))
-            order += 1
     return spans
+
+
+@lru_cache(maxsize=4096)
+def _pieces(text: str, kind: str | None) -> tuple[tuple[str, int, int], ...]:
+    """A chunk's sentences as ``(text, newlines before it, newlines in it)``: cached per chunk."""
+    out = []
+    for start, end in sentence_spans(text, kind):
+        piece = " ".join(text[start:end].split())
+        if piece:
+            out.append((piece, text.count("\n", 0, start), text.count("\n", start, end)))
+    return tuple(out)
 
 
 @lru_cache(maxsize=16384)
@@ -208,5 +212,6 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / norm if norm else 0.0
 
 
+@lru_cache(maxsize=16384)
 def squash(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from chains.support.facts import negations, tokens
@@ -31,6 +32,12 @@ EmbedFn = Callable[[list[str]], list[list[float]]]
 #: Candidates graded in full per sentence (the rest are ranked by shared words only).
 GRADED = 4
 _INNER_CAPITAL = re.compile(r"(?<=[a-z0-9,;:] )([A-Z][\w'’-]+)")
+
+
+@lru_cache(maxsize=4096)
+def _inner_names(text: str) -> frozenset[str]:
+    """Stems of the capitalised words inside a passage's sentences (names), cached per chunk."""
+    return frozenset(toks[0].stem for m in _INNER_CAPITAL.findall(text) if (toks := tokens(m)))
 
 
 class Grounder:
@@ -54,8 +61,7 @@ class Grounder:
             self.exact.setdefault(squash(span.text), span)
         self.question_words = set(content_words(question))
         self.question_negations = negations(tokens(question))
-        self.known = {toks[0].stem for d in documents for m in _INNER_CAPITAL.findall(d.page_content)
-                      if (toks := tokens(m))}
+        self.known = set().union(*(_inner_names(d.page_content) for d in documents))
         self._facts: dict[int, Facts] = {}
         self._vectors: dict[str, list[float]] = {}
         self._seen: dict[str, SentenceSupport | None] = {}
@@ -76,13 +82,13 @@ class Grounder:
         words = set(content_words(core))
         if not words:
             return None
-        claim = Facts.of(core, self.known)
-        if not self.spans:
-            missing = tuple(sorted({n.value.lstrip("#") for n in claim.numbers} | claim.names))
-            return SentenceSupport(text, 0.0, False, (), missing, UNSUPPORTED, ("nothing was retrieved",))
         hit = self.exact.get(squash(core))
         if hit is not None and squash(core):  # a passage sentence, quoted: that sentence backs it
             return SentenceSupport(text, 1.0, True, (replace(hit.citation, score=1.0),), (), SUPPORTED)
+        claim = Facts.of(core, self.known)  # (after the quote check: a quote needs no facts)
+        if not self.spans:
+            missing = tuple(sorted({n.value.lstrip("#") for n in claim.numbers} | claim.names))
+            return SentenceSupport(text, 0.0, False, (), missing, UNSUPPORTED, ("nothing was retrieved",))
         short = len(words) < self.short_claim_words
         old = Claim(text, core, words, numbers(core) | names(core), words & self.question_words,
                     self.question_words - words if short else set())

@@ -12,6 +12,8 @@ from rag_app.cli.options import add_ask_options, add_index_options, open_app, qu
 from rag_app.errors import EXIT_OK, ConfigError
 
 INSTALL_HINT = "pip install 'rag-app[serve]'"
+#: After the shutdown deadline, how long a cut generation may take to reach its next token.
+STOP_GRACE_S = 1.0
 
 
 def add_parser(sub: Any) -> None:
@@ -97,8 +99,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             sock.close()
+            # An answer cut at --shutdown-timeout has had its 503 and its cancel event: the model
+            # stops at its next token. Wait a moment for that, never for a whole answer.
+            service.wait_idle(STOP_GRACE_S)
             service.close()
     print("rag-app serve: stopped", file=sys.stderr, flush=True)
-    # An answer cut at --shutdown-timeout may still be generating on a daemon thread
-    # (llama.cpp cannot be interrupted mid-call): its client has had its 503; exit does not wait.
     return EXIT_OK

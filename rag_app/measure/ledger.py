@@ -46,6 +46,16 @@ CREATE TABLE IF NOT EXISTS queries (
 _WRITE_LOCK = threading.Lock()
 
 
+def _open(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=10)
+    # WAL without an fsync per insert (a power cut may lose the last rows, never the file).
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(_SCHEMA)
+    return conn
+
+
 class Ledger:
     """Append-only record of queries; every call opens and closes its own connection."""
 
@@ -55,39 +65,16 @@ class Ledger:
         self.path = Path(path)
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10)
-        # WAL without an fsync per insert (a power cut may lose the last rows, never the file).
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(_SCHEMA)
-        return conn
-
-    def hold(self) -> sqlite3.Connection:
-        """A connection for a long-running process to keep open (and close at the end).
-
-        Closing the last connection checkpoints the write-ahead log with an fsync
-        (~15 ms); while one stays open, a ``record`` costs ~0.1 ms.
-        """
-        conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        return conn
+        return _open(self.path)
 
     def record(self, answer: "Answer", usage: "Usage", streamed: bool = False, ts: float | None = None) -> None:
-        ts = time.time() if ts is None else ts
-        row = (
-            ts, time.strftime("%Y-%m-%d", time.localtime(ts)), answer.llm, len(answer.sources), int(streamed),
-            usage.prompt_tokens, usage.context_tokens, usage.completion_tokens, usage.counted_by,
-            usage.estimate_error, answer.timings_ms.get("retrieve", 0.0), answer.timings_ms.get("generate", 0.0),
-            usage.cost,
-        )
         with _WRITE_LOCK, self._connect() as conn:
-            conn.execute(
-                "INSERT INTO queries (ts, day, backend, k, streamed, prompt_tokens, context_tokens, completion_tokens,"
-                " counted_by, estimate_error, retrieve_ms, generate_ms, cost) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                row,
-            )
+            conn.execute(_INSERT, _row(answer, usage, streamed, ts))
         conn.close()
+
+    def writer(self) -> "LedgerWriter":
+        """A writer that appends rows off the caller's thread (for a server; close it at the end)."""
+        return LedgerWriter(self)
 
     def rows(self, since: float | None = None) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -98,6 +85,83 @@ class Ledger:
             result = [dict(r) for r in cursor]
         conn.close()
         return result
+
+
+_INSERT = ("INSERT INTO queries (ts, day, backend, k, streamed, prompt_tokens, context_tokens, completion_tokens,"
+           " counted_by, estimate_error, retrieve_ms, generate_ms, cost) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
+def _row(answer: "Answer", usage: "Usage", streamed: bool, ts: float | None) -> tuple[Any, ...]:
+    ts = time.time() if ts is None else ts
+    return (
+        ts, time.strftime("%Y-%m-%d", time.localtime(ts)), answer.llm, len(answer.sources), int(streamed),
+        usage.prompt_tokens, usage.context_tokens, usage.completion_tokens, usage.counted_by,
+        usage.estimate_error, answer.timings_ms.get("retrieve", 0.0), answer.timings_ms.get("generate", 0.0),
+        usage.cost,
+    )
+
+
+class LedgerWriter:
+    """:meth:`Ledger.record` off the request thread: one daemon thread inserts the rows queued
+    meanwhile in one transaction, through one connection it keeps open (no WAL checkpoint per row).
+    :meth:`flush` waits until what was recorded so far is in the file; :meth:`close` writes what is
+    queued and stops the thread (later rows are written inline)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._rows: list[tuple[Any, ...]] = []
+        self._written = 0
+        self._queued = 0
+        self._changed = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self._thread.start()
+
+    def record(self, answer: "Answer", usage: "Usage", streamed: bool = False, ts: float | None = None) -> None:
+        row = _row(answer, usage, streamed, ts)
+        with self._changed:
+            if self._closed:  # late (a request finishing after shutdown): written on this thread
+                self.ledger.record(answer, usage, streamed, row[0])
+                return
+            self._rows.append(row)
+            self._queued += 1
+            self._changed.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every row recorded so far is written; ``False`` if ``timeout`` passed first."""
+        with self._changed:
+            target = self._queued
+            return self._changed.wait_for(lambda: self._written >= target or not self._thread.is_alive(), timeout)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        conn = _open(self.ledger.path)
+        try:
+            while True:
+                with self._changed:
+                    self._changed.wait_for(lambda: self._rows or self._closed)
+                    rows, self._rows = self._rows, []
+                    if not rows and self._closed:
+                        return
+                try:
+                    with _WRITE_LOCK, conn:
+                        conn.executemany(_INSERT, rows)
+                except sqlite3.Error as exc:  # bookkeeping must never stop the server; say what was lost
+                    import warnings
+
+                    warnings.warn(f"{len(rows)} queries not recorded in the ledger: {exc}", stacklevel=1)
+                with self._changed:
+                    self._written += len(rows)
+                    self._changed.notify_all()
+        finally:
+            conn.close()
+            with self._changed:
+                self._changed.notify_all()
 
 
 def summarize(rows: Iterable[dict[str, Any]], by: tuple[str, ...] = ("day", "backend")) -> list[dict[str, Any]]:

@@ -185,8 +185,12 @@ def meter(settings: "Settings") -> Callable[["LLM", "Answer", dict[str, int] | N
     return measure_answer
 
 
-def ledger_recorder(settings: "Settings") -> Callable[["Answer", bool], None]:
-    """Appends an answered query (its usage already counted) to the ledger, if it is on."""
+def ledger_recorder(settings: "Settings", ledger: Any = None) -> Callable[["Answer", bool], None]:
+    """Appends an answered query (its usage already counted) to the ledger, if it is on.
+
+    ``ledger``: what records the rows (a :class:`~rag_app.measure.ledger.LedgerWriter` in a
+    server); by default the settings' ledger file, written on the caller's thread.
+    """
 
     def record(answer: "Answer", streamed: bool) -> None:
         if not settings.ledger or not answer.usage:
@@ -195,6 +199,7 @@ def ledger_recorder(settings: "Settings") -> Callable[["Answer", bool], None]:
 
         fields = {k: answer.usage.get(k) for k in ("prompt_tokens", "context_tokens", "completion_tokens",
                                                    "counted_by", "cost", "estimate_error")}
-        Ledger(settings.persist_path / Ledger.FILE).record(answer, Usage(**fields), streamed=streamed)
+        target = ledger if ledger is not None else Ledger(settings.persist_path / Ledger.FILE)
+        target.record(answer, Usage(**fields), streamed=streamed)
 
     return record

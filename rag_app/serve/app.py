@@ -25,6 +25,8 @@ import time
 from importlib import resources
 from typing import Any, AsyncIterator, Callable, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
@@ -32,12 +34,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chains.queueing import Cancelled, QueueClosed, QueueFull
+from chains.queueing import CANCEL, Cancelled, QueueClosed, QueueFull
 from rag_app.errors import ConfigError, IndexMismatch, IndexMissing, LLMError, LockBusy, RagError
 from rag_app.serve import shapes
 from rag_app.serve.bodies import ChatRequest, QueryRequest, ReindexRequest, problems
 from rag_app.serve.guard import ApiKeyMiddleware, GuardMiddleware, allowed_hosts, error
-from rag_app.serve.service import CANCEL, RagService, question_too_long
+from rag_app.serve.service import RagService, question_too_long
 from rag_app.serve.work import Cut, Shutdown, Work, events_until_cut, run
 
 log = logging.getLogger("rag_app.serve")
@@ -220,8 +222,13 @@ def create_app(service: RagService, *, host: str = "127.0.0.1", extra_hosts: tup
             "data": [{"id": m, "object": "model", "created": created, "owned_by": "rag-app"} for m in service.models],
         }
 
+    lanes = anyio.CapacityLimiter(service.lanes)
+
     async def answer(request: Request, model: str, ask: Callable[[], Any]) -> Any:
-        """``ask()`` in the shared pool (fast backends), or on a thread of its own in ``model``'s turn."""
+        """``ask()`` in the shared pool (fast backends; CPU-bound ones a few at a time), or on a
+        thread of its own in ``model``'s turn."""
+        if service.cpu_bound(model):
+            return await anyio.to_thread.run_sync(ask, limiter=lanes)
         if not service.slow(model):
             return await run_in_threadpool(ask)
         release = service.admit(model)  # QueueFull, QueueClosed: 503 before any work
@@ -312,6 +319,8 @@ def create_app(service: RagService, *, host: str = "127.0.0.1", extra_hosts: tup
             raise ApiError(400, "`by` takes day, backend or day,backend")
         ledger = Ledger(settings.persist_path / Ledger.FILE)
         since = time.time() - days * 86400 if days else None
+        if service.ledger is not None:  # the answers given so far count
+            await run_in_threadpool(service.ledger.flush)
         rows = await run_in_threadpool(ledger.rows, since)
         return {"groups": summarize(rows, keys)}
 

@@ -7,7 +7,8 @@ at most ``max_queue`` wait (beyond that :class:`~chains.queueing.QueueFull`), an
 a waiter whose cancel event is set (its client left) leaves without running.
 Retrieval, the support check of network backends and everything of the
 thread-safe backends run outside any queue, in the caller's thread. The cancel
-event of the request a thread works for travels in :data:`CANCEL`.
+event of the request a thread works for travels in :data:`chains.queueing.CANCEL`,
+which the local model also checks between tokens.
 
 Reindex jobs run one at a time on a single worker thread with their own
 ``RagApp`` (its bookkeeping database belongs to that thread), under the same
@@ -16,7 +17,6 @@ writer lock as ``rag-app reindex``.
 
 from __future__ import annotations
 
-import contextvars
 import os
 import threading
 import time
@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from chains.queueing import ModelQueue, QueueClosed, QueueFull
+from chains.queueing import CANCEL, ModelQueue, QueueClosed, QueueFull
 from rag_app.errors import IndexMissing, LockBusy, RagError
 
 if TYPE_CHECKING:
@@ -37,12 +37,12 @@ if TYPE_CHECKING:
 
 #: Backends that may generate for several requests at once (pure Python or an HTTP client).
 PARALLEL_SAFE = frozenset({"extractive", "fake", "openai", "azure", "ollama"})
+#: Backends whose answer is CPU work in this process: run a few at a time (see ``RagService.lanes``).
+CPU_BOUND = frozenset({"extractive", "fake"})
 #: Finished reindex jobs kept for ``GET /reindex/{job}``.
 KEEP_JOBS = 50
 #: Requests that may wait for one slow model by default: a few minutes of local answers at most.
 DEFAULT_MAX_QUEUE = min(64, 8 * (os.cpu_count() or 1))
-#: The cancel event of the request the current thread works for (its client left, or shutdown).
-CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("rag_app_cancel", default=None)
 
 
 def backend_name(spec: str) -> str:
@@ -83,6 +83,9 @@ class RagService:
         #: Retrieval and chain defaults (the serve command's flags); requests override them.
         self.options = {k: v for k, v in (options or {}).items() if v is not None}
         self.max_queue = DEFAULT_MAX_QUEUE if max_queue is None else max_queue
+        #: CPU-bound answers run this many at a time: more threads only fight over the GIL and
+        #: starve the event loop (latency grows, throughput does not).
+        self.lanes = max(2, os.cpu_count() or 1)
         self.queues = {m: ModelQueue(m, self.max_queue) for m in self.models if backend_name(m) not in PARALLEL_SAFE}
         for model, queue in self.queues.items():  # the model's calls take turns; retrieval does not wait
             app.take_turns(model, lambda queue=queue: queue.turn(cancel=CANCEL.get()))
@@ -95,12 +98,12 @@ class RagService:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reindex")
         self._writer: RagApp | None = None  # created and used on the worker thread only
         self.started = time.time()
-        self._ledger: Any = None
-        if s.ledger:
+        self.ledger: Any = None
+        if s.ledger:  # rows are written off the request threads, in batches, through one connection
             from rag_app.measure.ledger import Ledger
 
-            s.persist_path.mkdir(parents=True, exist_ok=True)
-            self._ledger = Ledger(s.persist_path / Ledger.FILE).hold()  # cheap ledger rows while we run
+            self.ledger = Ledger(s.persist_path / Ledger.FILE).writer()
+            app.ledger_callback(self.ledger)
 
     # --- start-up ----------------------------------------------------------------------
 
@@ -125,6 +128,10 @@ class RagService:
                 if model.lower() == wanted.lower():
                     return model
         return self.default_model
+
+    def cpu_bound(self, model: str) -> bool:
+        """Whether ``model``'s answers are pure CPU work here (no network, no model queue)."""
+        return backend_name(model) in CPU_BOUND
 
     def slow(self, model: str) -> bool:
         """Whether ``model`` takes turns (its requests run on threads of their own)."""
@@ -183,6 +190,16 @@ class RagService:
         self.stopping = True
         for queue in self.queues.values():
             queue.close()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the generations still running to end (a cut one stops at
+        its next token); ``True`` when none runs."""
+        deadline = time.monotonic() + timeout
+        while any(q.running for q in self.queues.values()):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def condense(self, question: str, history: Sequence[tuple[str, str]], model: str) -> str:
         """The REPL's follow-up rewriting; generative backends take their turn for it."""
@@ -277,9 +294,9 @@ class RagService:
             self._writer.stop()
         self._worker.submit(self._close_writer)
         self._worker.shutdown(wait=True)
-        if self._ledger is not None:
-            self._ledger.close()
-            self._ledger = None
+        if self.ledger is not None:
+            self.ledger.close()  # rows recorded after this are written inline
+            self.ledger = None
 
     def _close_writer(self) -> None:
         if self._writer is not None:

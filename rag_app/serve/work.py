@@ -20,7 +20,8 @@ from typing import Any, AsyncIterator, Callable
 
 from starlette.requests import Request
 
-from rag_app.serve.service import CANCEL, RagService
+from chains.queueing import CANCEL
+from rag_app.serve.service import RagService
 
 
 class Cut(Exception):
