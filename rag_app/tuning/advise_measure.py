@@ -49,7 +49,7 @@ def measure(
     *,
     model: str | None = None,
     train: bool = False,
-    train_minutes: float = 3.0,
+    train_minutes: float = 2.0,
     train_on: str | Sequence[str] = "qa",
     lora: bool = False,
     base: str = "smollm2",

@@ -270,8 +270,9 @@ def notes(m: "Measurement", train: bool) -> list[str]:
                    + (f" {sp['note']}." if sp.get("note") else ""))
     for variant, t in (m.training or {}).items() if train else ():
         device = t.get("device", "?")
+        loss = t.get("final_loss")
         out.append(f"trained {variant}: {t.get('examples', '?')} examples, {t.get('steps', '?')} steps in "
-                   f"{t.get('seconds') or 0:.0f} s on {device}" + (" (no GPU seen by torch)" if device == "cpu" else "")
+                   f"{t.get('seconds') or 0:.0f} s on {device}" + ("" if loss is None else f" (final loss {loss:.2f})") + (" (no GPU seen by torch)" if device == "cpu" else "")
                    + f", ${t.get('cost') or 0:.4f} at ${t.get('cost_per_hour') or 0:g}/h "
                    "(RAG_LOCAL_COST_PER_HOUR on a CPU, RAG_GPU_COST_PER_HOUR on a GPU).")
     if m.budgets:

@@ -23,9 +23,9 @@ class Setup:
 
 #: New tokens an answer may have while measuring (greedy decoding stops earlier at the end of turn):
 #: a short reference (SQuAD-like, at most 12 words) needs few; a long one is judged on the share of the
-#: answer's key words found in the reference, which 64 tokens (~45 words) show as well as 160.
+#: answer's key words found in the reference, which 48 tokens (~35 words) show as well as 160.
 SHORT_ANSWER_TOKENS = 32
-LONG_ANSWER_TOKENS = 64
+LONG_ANSWER_TOKENS = 48
 
 
 def answer_tokens(references: Sequence[str], configured: int) -> int:
