@@ -35,6 +35,9 @@ _REASON = re.compile(r"\b(because|since|due to|so that|in order to|as a result|r
 _CAPITAL = re.compile(r"(?<![\w'])([A-Z][a-zA-Z'’\-]+)")
 _PLACE_LEAD = re.compile(r"\b(?:in|at|from|near|to|into|across|of)\s+(?:the\s+)?([A-Z][a-zA-Z\-]+)")
 
+# "what ...", "which ...", "in what ...": up to three words ("was the first") before the kind's noun
+_WHAT = r"\b(?:what|which)\s+(?:[a-z'-]+\s+){0,3}?"
+
 # The question form, in order: the first pattern that matches decides.
 _FORMS = [
     (r"\bhow\s+long\b", "duration"),
@@ -45,9 +48,9 @@ _FORMS = [
     (r"\bhow\s+(?:heavy|much\s+does\s+.*\s+weigh)\b|\bwhat\s+(?:is\s+the\s+)?weight\b", "weight"),
     (r"\bhow\s+fast\b|\bwhat\s+(?:is\s+the\s+)?speed\b", "speed"),
     (r"\bhow\s+(?:many|much|old|big|large|tall|high|wide|deep|large)\b|\bwhat\s+(?:number|amount|size)\b", "count"),
-    (r"\bwhen\b|\b(?:what|which)\s+(?:year|years|date|day|month|century|decade|time|period|era)\b", "date"),
-    (r"\bwhere\b|\b(?:what|which)\s+(?:city|country|state|town|place|region|river|continent|island|location|county|street|building|area)\b", "place"),
-    (r"\bwho\b|\bwhom\b|\bwhose\b|\b(?:what|which)\s+(?:person|company|organi[sz]ation|group|team|man|woman|king|queen|president|university|band|author|scientist)\b", "name"),
+    (rf"\bwhen\b|{_WHAT}(?:year|years|date|day|month|century|decade|time|period|era)\b", "date"),
+    (rf"\bwhere\b|{_WHAT}(?:city|cities|country|countries|state|town|place|region|river|continent|island|location|county|street|building|area)\b", "place"),
+    (rf"\bwho\b|\bwhom\b|\bwhose\b|{_WHAT}(?:person|people|company|organi[sz]ation|group|team|man|woman|king|queen|president|university|band|author|scientist|leader|emperor)\b", "name"),
     (r"\bwhy\b|\bwhat\s+(?:is\s+the\s+)?(?:reason|cause)\b", "reason"),
 ]
 _LIST = re.compile(r"^\s*(?:(?:and\s+)?which\s+((?:[a-z][\w\-]*\s+){0,2}[a-z][\w\-]*[^\Wsiu_]s)\b(?<!\bdoes)(?<!\bgoes)(?<!\bwas)(?<!\bhas)(?<!\bthis)|list\b|name\s+(?:all|the)\b|show\s+(?:me\s+)?(?:all|every)\b|what\s+are\s+(?:all\s+)?the\s+\w+s\b)", re.I)

@@ -139,9 +139,12 @@ class RagApp:
         spec = spec or self.settings.llm
         if spec not in self._llms:
             from chains import BackendError, create_llm, parse_spec
-            from rag_app.answer.llm_settings import backend_options
+            from rag_app.answer.llm_settings import backend_options, sentence_scoring
 
-            options = backend_options(self.settings, parse_spec(spec)[0])
+            name = parse_spec(spec)[0]
+            options = backend_options(self.settings, name)
+            if name == "extractive":
+                options.extra.update(sentence_scoring(self.embedder))
             try:
                 self._llms[spec] = create_llm(spec, options)
             except BackendError as exc:

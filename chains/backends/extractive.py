@@ -5,10 +5,12 @@ segmentation, so a quote is cited at exactly the line it came from). Each is sco
 
 - stemmed word overlap with the question (Snowball; rarer words weigh more), the words of the
   heading above it counting half (headings and titles are context, never answers);
-- the loaded embedding model's similarity (question vs sentence) for the best few, when the app
-  passes its ``embed`` function; vectors are cached per sentence text;
+- the loaded embedding model's similarity (question vs sentence), which re-orders the best three
+  when the app passes its ``embed`` function (it does for the shipped MiniLM); vectors are cached
+  per sentence text;
 - the question's form (:mod:`chains.cues`): "how long" wants a duration, "when" a date, ...;
-- the rank of its passage (retrieval is good: the first passage usually holds the answer).
+- its passage's retrieval score against the best passage's (retrieval is good: the first passage
+  usually holds the answer).
 
 The answer is the best unit, plus a second one when it holds what the first lacks (the number a
 "how often" question wants); never more than :data:`MAX_WORDS` words. Records (CSV rows, JSON
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from array import array
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -39,7 +43,7 @@ EmbedFn = Callable[[list[str]], list[list[float]]]
 #: Aim for answers this short; a single unit longer than this is cut to its best window.
 TARGET_WORDS = 60
 #: Two units are quoted together only when they hold at most this many words.
-PAIR_WORDS = 70
+PAIR_WORDS = 80
 #: No answer is longer than this.
 MAX_WORDS = 80
 #: Records listed for a "which ...?" question.
@@ -104,24 +108,34 @@ class ExtractiveBackend(AnswerBackend):
 
     name = "extractive"
     generative = False
-    #: Score weights (tuned with bench/answer_quality.py): question-form cue, embedding
-    #: similarity, and the penalty per passage rank below the first.
+    #: Score weights (tuned with bench/answer_quality.py on the shared sets): question-form cue,
+    #: and the penalty per unit of retrieval score below the best passage's (passages are listed
+    #: by score; a gap says more than a rank).
     cue_weight = 0.4
-    #: 0 by default: on the shared sets MiniLM similarity did not improve the choice (see README).
-    embed_weight = 0.0
-    rank_penalty = 0.15
+    score_gap_weight = 2.0
+    rank_penalty = 0.0
+    #: Weight of the embedding model's question–sentence similarity when it re-orders the
+    #: lexically best :attr:`shortlist` units (only when the app passes an ``embed`` function).
+    embed_weight = 0.8
     #: A second unit is added when it scores at least this share of the best (or is its neighbour).
     close_ratio = 0.55
+    #: ... and, when the best already holds what was asked, at least this share (a near tie).
+    tie_ratio = 0.8
+    #: Sentence vectors kept between questions.
+    vector_cache = 4096
 
-    def __init__(self, max_sentences: int = 2, embed: EmbedFn | None = None, shortlist: int = 4,
-                 embed_weight: float | None = None) -> None:
+    def __init__(self, max_sentences: int = 2, embed: EmbedFn | None = None, shortlist: int = 3,
+                 embed_weight: float | None = None, embed_query: Callable[[str], list[float]] | None = None) -> None:
         self.max_sentences = max(1, max_sentences)
         self.embed = embed
+        #: The question's vector; the retriever's embedder keeps recent ones, so no second embedding.
+        self.embed_query = embed_query
         if embed_weight is not None:
             self.embed_weight = embed_weight
-        #: How many of the lexically best units the embedding model re-scores.
+        #: How many of the lexically best units the embedding model re-orders.
         self.shortlist = shortlist
-        self._vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self._vectors: OrderedDict[str, array] = OrderedDict()
+        self._lock = threading.Lock()
 
     # -- scoring
 
@@ -139,6 +153,9 @@ class ExtractiveBackend(AnswerBackend):
         total = sum(idf.values())
         if not total:
             return []
+        relevance = {n: float(d.metadata.get("score") or 0.0) for n, d in enumerate(documents, 1)}
+        top = max(relevance.values(), default=0.0)
+        gaps = {n: top - r for n, r in relevance.items()}
         scored = []
         for unit in candidates:
             own = set(unit.terms)
@@ -146,27 +163,35 @@ class ExtractiveBackend(AnswerBackend):
             lexical += 0.5 * sum(w for t, w in idf.items() if t not in own and t in unit.context)
             length = len(unit.text.split())
             lexical = lexical / total / (1 + 0.15 * max(0.0, length / 30 - 1))
-            score = lexical + self.cue_weight * cue_score(form, unit.text, question) - self.rank_penalty * (unit.passage - 1)
+            score = (lexical + self.cue_weight * cue_score(form, unit.text, question)
+                     - self.rank_penalty * (unit.passage - 1) - self.score_gap_weight * gaps.get(unit.passage, 0.0))
             scored.append([score, unit, lexical])
         scored.sort(key=lambda s: -s[0])
         if self.embed is not None and self.embed_weight:
-            self._rescore(question, scored[: self.shortlist])
-            scored.sort(key=lambda s: -s[0])
+            self._reorder(question, scored)
         return [(s, u) for s, u, lexical in scored if lexical > 0]
 
-    def _rescore(self, question: str, shortlist: list[list]) -> None:
-        missing = list(dict.fromkeys(u.text for _, u, _ in shortlist if u.text not in self._vectors))
+    def _reorder(self, question: str, scored: list[list]) -> None:
+        """Re-order the best :attr:`shortlist` by words plus question–sentence similarity. Only the
+        order changes: the word scores still decide whether a second unit is close enough."""
+        shortlist = scored[: self.shortlist]
+        with self._lock:
+            missing = list(dict.fromkeys(u.text for _, u, _ in shortlist if u.text not in self._vectors))
         try:
-            vectors = self.embed([question, *missing])  # type: ignore[misc]
+            query = self.embed_query(question) if self.embed_query else self.embed([question])[0]  # type: ignore[misc]
+            vectors = self.embed(missing) if missing else []  # type: ignore[misc]
         except Exception:  # noqa: BLE001 - words alone still answer
             return
-        query = vectors[0]
-        self._vectors.update(zip(missing, vectors[1:]))
-        for row in shortlist:
-            self._vectors.move_to_end(row[1].text)
-            row[0] += self.embed_weight * max(0.0, _cosine(query, self._vectors[row[1].text]))
-        while len(self._vectors) > 4096:
-            self._vectors.popitem(last=False)
+        with self._lock:  # server threads share one answerer
+            self._vectors.update((text, array("f", v)) for text, v in zip(missing, vectors))
+            mine = {u.text: self._vectors[u.text] for _, u, _ in shortlist}
+            for text in mine:
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self.vector_cache:
+                self._vectors.popitem(last=False)
+        similarity = {text: max(0.0, _cosine(query, vector)) for text, vector in mine.items()}
+        order = sorted(shortlist, key=lambda row: -(row[0] + self.embed_weight * similarity[row[1].text]))
+        scored[: len(order)] = order
 
     # -- answering
 
@@ -202,15 +227,27 @@ class ExtractiveBackend(AnswerBackend):
 
     def _second(self, question: str, form: Form, best: Unit, best_score: float,
                 ranked: list[tuple[float, Unit]]) -> Unit | None:
-        """A second unit when the choice is close (it scores near ``best``) or it is ``best``'s neighbour
-        (the sentence that completes it); only ever prose, and only when ``best`` lacks the kind of
-        thing the question asks for (a duration for "how long")."""
-        if form.wants and cue_score(form, best.text, question) >= 1.0:
-            return None  # it holds what was asked ("10 years" for "how long"): nothing is missing
+        """A second prose unit, when ``best`` alone may not hold the answer:
+
+        - ``best`` refers back ("It has been characterized as ...") → the sentence it refers to;
+        - the sentence after ``best`` refers back to it ("This was crushed by British troops") → it;
+        - ``best`` lacks the kind of thing asked for (a duration for "how long") → its neighbour, or
+          a close runner-up (scoring at least :attr:`close_ratio` of the best);
+        - even when ``best`` has it, a runner-up scoring :attr:`tie_ratio` of the best (a near tie).
+        """
+        if _REFERS_BACK.match(best.text):
+            before = next((u for _, u in ranked if u.passage == best.passage and u.position == best.position - 1), None)
+            if before is not None and before.fields is None:
+                return before
+        satisfied = bool(form.wants) and cue_score(form, best.text, question) >= 1.0
+        ratio = self.tie_ratio if satisfied else self.close_ratio
         for score, unit in ranked[1:4]:
-            near = unit.passage == best.passage and abs(unit.position - best.position) == 1
-            close = best_score > 0 and score >= self.close_ratio * best_score
-            if unit.fields is None and (near or close) and unit.text != best.text:
+            if unit.fields is not None or unit.text == best.text:
+                continue
+            same = unit.passage == best.passage
+            follows = same and unit.position == best.position + 1 and _REFERS_BACK.match(unit.text)
+            near = same and abs(unit.position - best.position) == 1 and not satisfied
+            if follows or near or (best_score > 0 and score >= ratio * best_score):
                 return unit
         return None
 
@@ -223,6 +260,7 @@ class ExtractiveBackend(AnswerBackend):
         wanted = set(terms(question))
         source = next(u.source for _, u in ranked if u.fields is not None)
         records = list({u.text: u for _, u in ranked if u.fields is not None and u.source == source}.values())
+        records.sort(key=lambda u: (u.passage, u.position))  # in the order the file lists them
         names = [{i: set(terms(n)) for i, (n, _) in enumerate(u.fields or [])} for u in records]
         values = [{i: set(terms(v)) for i, (_, v) in enumerate(u.fields or [])} for u in records]
         everywhere = set.intersection(*(set().union(*v.values()) for v in values)) if len(values) > 1 else set()
@@ -311,4 +349,5 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
 def _extractive(options: BackendOptions) -> AnswerBackend:
     weight = options.extra.get("embed_weight")
     return ExtractiveBackend(max_sentences=int(options.extra.get("max_sentences", 2)), embed=options.extra.get("embed"),
+                             embed_query=options.extra.get("embed_query"),
                              embed_weight=None if weight is None else float(weight))

@@ -8,6 +8,12 @@ from rag_app.settings import Settings
 
 if TYPE_CHECKING:
     from chains import BackendOptions
+    from rag_app.embeddings import Embedder
+
+#: Embedding models whose question–sentence similarity was measured to help the extractive
+#: answerer choose its sentence (bench/answer_quality.py on the shared sets); for others the
+#: answerer scores words only (a remote model would also cost a call per question).
+SENTENCE_SCORING_MODELS = frozenset({"minilm:all-MiniLM-L6-v2"})
 
 
 def backend_options(settings: Settings, name: str) -> "BackendOptions":
@@ -35,3 +41,10 @@ def backend_options(settings: Settings, name: str) -> "BackendOptions":
         retry_backoff=s.retry_backoff,
         extra=extra,
     )
+
+
+def sentence_scoring(embedder: "Embedder") -> dict[str, object]:
+    """The ``extractive`` answerer's embedding functions, for models known to help it; else none."""
+    if embedder.identity not in SENTENCE_SCORING_MODELS:
+        return {}
+    return {"embed": embedder.embed_documents, "embed_query": embedder.embed_query}
