@@ -217,3 +217,14 @@ def test_answers_get_a_budget_fitted_to_the_references_and_every_default_row_the
     assert [s.name for s in setups] == ["rag", "finetune:qa", "finetune:docs", "hybrid"]
     assert all(parse_config(s.config).settings["max_tokens"] == 32 for s in setups)
     assert parse_config(setups[0].config).query["llm"] == "hf" and not parse_config(setups[1].config).query["retrieval"]
+
+
+def test_the_progress_total_counts_the_questions_asked_again_after_the_change(qa_set, tmp_path: Path):  # noqa: F811
+    from rag_app.measure.dynamic import asked_after
+    from rag_app.measure.qa_sets import load_qa
+
+    qa, corpus = qa_set
+    m = measure(qa, corpus, SETUPS, sample=None, dynamic=True, eval_dir=tmp_path / "eval")
+    after = [r for r in m.summaries["rag"]["rows"] if r["phase"] == "after"]
+    assert after and asked_after(m.plans[0], load_qa(qa)) == len(after)
+    assert all(len(s["rows"]) == len(m.summaries["rag"]["rows"]) for s in m.summaries.values())

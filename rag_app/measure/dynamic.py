@@ -126,6 +126,17 @@ def plan_change(items: Sequence[QAItem], files: dict[str, str], share: float, de
     return ChangePlan(texts, pairs, edits, edited_files, deleted)
 
 
+def asked_after(plan: ChangePlan, items: Sequence[QAItem]) -> int:
+    """How many of ``items`` are asked again after ``plan`` (``only_changed``): edited, or their source deleted."""
+    edited = {old.id for old, _ in plan.pairs}
+
+    def lost(item: QAItem) -> bool:
+        own = set(_files_of(item, plan.texts))
+        return bool(own) and own <= plan.deleted
+
+    return sum(1 for it in items if it.id in edited or lost(it))
+
+
 def _files_of(item: QAItem, files: dict[str, str]) -> list[str]:
     names = {s.replace("\\", "/").rsplit("/", 1)[-1] for s in item.sources}
     return [f for f in files if f in item.sources or f.rsplit("/", 1)[-1] in names]

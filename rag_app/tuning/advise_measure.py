@@ -244,8 +244,12 @@ def _measure_setup(evaluator: MeteredEvaluator, setup: Setup, config: EvalConfig
     if config.skipped:
         m.summaries[setup.name] = {"skipped": config.skipped}
         return
-    # with a change: every question before it, then the changed ones again (at least MIN_EDITS, ~30%, and deletions)
-    expected = len(items) + len(seen) + (max(MIN_EDITS, round(0.4 * len(items))) if dynamic else 0)
+    # with a change: every question before it, then the changed ones again (edited or source deleted),
+    # counted from the shared plan once it is made, estimated before that
+    from rag_app.measure.dynamic import asked_after
+
+    after = (asked_after(m.plans[0], items) if m.plans else max(MIN_EDITS, round(0.4 * len(items)))) if dynamic else 0
+    expected = len(items) + len(seen) + after
     evaluator.meter = Meter(setup.name, expected, evaluator.progress)
     try:
         if not dynamic:
