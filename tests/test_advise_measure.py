@@ -209,13 +209,15 @@ def test_answers_get_a_budget_fitted_to_the_references_and_every_default_row_the
     from rag_app.measure.eval_config import parse_config
     from rag_app.tuning.advise_setups import LONG_ANSWER_TOKENS, SHORT_ANSWER_TOKENS, answer_tokens, default_setups
 
-    assert answer_tokens(["Paris", "1999", "the Royal Society of Canada"], 160) == SHORT_ANSWER_TOKENS == 32
+    assert answer_tokens(["Paris", "1999", "the Royal Society of Canada"], 160) == SHORT_ANSWER_TOKENS == 48
     long = "Guido believes that indentation for grouping is elegant and contributes to the clarity of programs"
-    assert answer_tokens([long, long, "Paris"], 160) == LONG_ANSWER_TOKENS == 48
+    assert answer_tokens([long, long, "Paris"], 160) == LONG_ANSWER_TOKENS == 64
     assert answer_tokens(["Paris"], 8) == 8  # never above RAG_MAX_TOKENS
     setups = default_setups("m", "hf", variants={"qa": "m-qa", "docs": "m-docs"}, max_tokens=32)
     assert [s.name for s in setups] == ["rag", "finetune:qa", "finetune:docs", "hybrid"]
     assert all(parse_config(s.config).settings["max_tokens"] == 32 for s in setups)
+    # every row is scored on its own model's words: no extractive quotes replace an unsupported answer
+    assert all(parse_config(s.config).settings["unsupported"] == "flag" for s in setups)
     assert parse_config(setups[0].config).query["llm"] == "hf" and not parse_config(setups[1].config).query["retrieval"]
 
 

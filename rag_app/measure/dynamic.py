@@ -24,7 +24,7 @@ import random
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from rag_app.measure import metrics
 from rag_app.measure.eval_config import EvalConfig
@@ -64,12 +64,15 @@ class ChangePlan:
 
 def plan_edits(
     items: Sequence[QAItem], files: dict[str, str], share: float, pool: Sequence[str], rng: random.Random,
-    retrieved: dict[str, Sequence[str]] | None = None, min_edits: int = 0,
+    retrieved: dict[str, Sequence[str]] | None = None, min_edits: int = 0, known: Collection[str] = (),
 ) -> tuple[dict[str, str], list[tuple[QAItem, QAItem]], list[dict[str, Any]]]:
     """Edited file texts, ``(old, new)`` item pairs and a record per edit (:mod:`rag_app.measure.facts`).
 
     About ``share`` of the questions (at least ``min_edits``, as many as can be) get their fact
     replaced, in the passage that states it, by a different value of the same kind from the corpus.
+    ``known``: ids of questions answered correctly before the change; their facts are edited first,
+    since only a fact a setup gave before can show whether it follows the change (a question it got
+    wrong before is usually wrong after too, whatever the documents say).
     """
     retrieved = retrieved or {}
     values = ValuePool(files.values(), extra_names=pool)
@@ -80,8 +83,10 @@ def plan_edits(
     touched: set[str] = set()  # passages already edited: another question's context no longer matches them
     order = rng.sample(list(items), len(items))
     first = {it.id: locate(it.answer or "", it.contexts, it.sources, files, retrieved.get(it.id, ())) for it in order}
-    # a date, number or name first: a phrase has no "value of the same kind", only another answer of the set
-    order.sort(key=lambda it: first[it.id] is None or first[it.id].kind == "phrase")  # type: ignore[union-attr]
+    # known facts first; then a date, number or name: a phrase has no "value of the same kind", only
+    # another answer of the set
+    order.sort(key=lambda it: (it.id not in known,
+                               first[it.id] is None or first[it.id].kind == "phrase"))  # type: ignore[union-attr]
     for item in order:
         if len(pairs) >= wanted:
             break
@@ -112,9 +117,10 @@ def plan_edits(
 
 
 def plan_change(items: Sequence[QAItem], files: dict[str, str], share: float, delete_share: float, rng: random.Random,
-                pool: Sequence[str], retrieved: dict[str, Sequence[str]] | None = None, min_edits: int = 0) -> ChangePlan:
+                pool: Sequence[str], retrieved: dict[str, Sequence[str]] | None = None, min_edits: int = 0,
+                known: Collection[str] = ()) -> ChangePlan:
     """Edits (:func:`plan_edits`), then ``delete_share`` of the files deleted: sources of questions left unedited."""
-    texts, pairs, edits = plan_edits(items, files, share, pool, rng, retrieved, min_edits)
+    texts, pairs, edits = plan_edits(items, files, share, pool, rng, retrieved, min_edits, known)
     edited_files = {n for n in files if texts[n] != files[n]}
     edited_ids = {old.id for old, _ in pairs}
     names = sorted(files)
@@ -182,7 +188,7 @@ def run_dynamic(
         files = {n: (work / n).read_text(encoding="utf-8", errors="replace") for n in names}
         retrieved = {i: [r["source"] for r in row.get("retrieved", [])] for i, row in before.items()}
         plan = plan_change(items, files, share, delete_share, rng, pool or [it.answer or "" for it in items],
-                           retrieved, min_edits)
+                           retrieved, min_edits, known={i for i, row in before.items() if row.get("correct")})
         if plans is not None:
             plans.append(plan)
     pairs, edited_files, deleted = plan.pairs, plan.edited_files, plan.deleted

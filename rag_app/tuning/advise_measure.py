@@ -172,6 +172,7 @@ def _budgets(settings: Settings, items: Sequence[QAItem], train: bool, base: str
     return {
         "max_new_tokens": answer_tokens([it.answer or "" for it in items], settings.max_tokens),
         "decoding": "greedy, stops at the end of turn",
+        "unsupported": "flag: every row is scored on what its model wrote (no extractive quotes in its place)",
         "train_minutes_per_model": train_minutes if train else None,
         "recall_checked": len(split.seen) if split else 0,
         "threads": settings.threads or "all cores (RAG_THREADS=0)",
