@@ -276,7 +276,8 @@ def _measure_setup(evaluator: MeteredEvaluator, setup: Setup, config: EvalConfig
     summary.update(
         rows=rows,
         accuracy_seen=_accuracy([r for r in rows if r["phase"] == "seen"]),
-        accuracy_changed_before=metrics.mean(edited_before),
+        # before -> after on the edited fact itself (for a long reference, the word edited inside it)
+        accuracy_changed_before=change.get("accuracy_old_facts_before", metrics.mean(edited_before)),
         accuracy_after_change=change["accuracy_new_facts_after"],
         accuracy_unchanged_after=change["accuracy_unchanged_after"],
         staleness_rate=change["staleness_rate"],
