@@ -230,3 +230,12 @@ def test_the_progress_total_counts_the_questions_asked_again_after_the_change(qa
     after = [r for r in m.summaries["rag"]["rows"] if r["phase"] == "after"]
     assert after and asked_after(m.plans[0], load_qa(qa)) == len(after)
     assert all(len(s["rows"]) == len(m.summaries["rag"]["rows"]) for s in m.summaries.values())
+
+
+def test_the_share_of_answers_that_used_the_whole_cap_is_reported():
+    from rag_app.measure.eval_config import parse_config
+    from rag_app.tuning.advise_measure import _at_cap
+
+    rows = [{"usage": {"completion_tokens": n}} for n in (48, 12, 48, 30)] + [{"usage": {}}]
+    assert _at_cap(rows, parse_config("llm=hf,max_tokens=48")) == 0.5
+    assert _at_cap(rows, parse_config("llm=hf")) is None  # no cap configured: nothing to report

@@ -258,7 +258,8 @@ def _measure_setup(evaluator: MeteredEvaluator, setup: Setup, config: EvalConfig
             for row in rows[len(items):]:
                 row.update(phase="seen")
             m.summaries[setup.name] = {**summarize(rows[:len(items)], config), "rows": rows,
-                                       "accuracy_seen": _accuracy(rows[len(items):])}
+                                       "accuracy_seen": _accuracy(rows[len(items):]),
+                                       "answers_at_cap": _at_cap(rows, config)}
             return
         from rag_app.measure.dynamic import run_dynamic
 
@@ -283,12 +284,22 @@ def _measure_setup(evaluator: MeteredEvaluator, setup: Setup, config: EvalConfig
         staleness_rate=change["staleness_rate"],
         reindex_s=change["reindex"]["duration_s"],
     )
+    summary["answers_at_cap"] = _at_cap(rows, config)
     m.summaries[setup.name] = summary
     if m.change is None:
         m.change = {k: change[k] for k in ("edited_files", "deleted_files", "deleted_questions", "reindex", "note")
                     if k in change}
         m.change.update(edited_facts=change["edits"], edited_count=change["edited_facts"],
                         min_edits=MIN_EDITS, after_change_measured=change["edited_facts"] >= MIN_EDITS)
+
+
+def _at_cap(rows: Sequence[dict[str, Any]], config: EvalConfig) -> float | None:
+    """Share of the answers that used every token of the cap (cut, or rambling on): a cap that cuts
+    typical answers would score the cap, not the model."""
+    cap = config.settings.get("max_tokens")
+    used = [(r.get("usage") or {}).get("completion_tokens") for r in rows]
+    used = [u for u in used if isinstance(u, int)]
+    return metrics.mean(float(u >= cap) for u in used) if cap and used else None
 
 
 def _accuracy(rows: Sequence[dict[str, Any]]) -> float | None:

@@ -277,8 +277,12 @@ def notes(m: "Measurement", train: bool) -> list[str]:
                    "(RAG_LOCAL_COST_PER_HOUR on a CPU, RAG_GPU_COST_PER_HOUR on a GPU).")
     if m.budgets:
         b = m.budgets
-        out.append(f"budgets: answers {b['max_new_tokens']} new tokens at most ({b['decoding']}); rag answers with "
-                   f"{b['rag_llm']} ({b['rag_llm_note']}); threads {b['threads']}"
+        capped = ", ".join(f"{name} {s['answers_at_cap']:.0%}" for name, s in m.summaries.items()
+                           if s.get("answers_at_cap") is not None)
+        out.append(f"budgets: answers {b['max_new_tokens']} new tokens at most ({b['decoding']}"
+                   + (f"; answers that used the whole cap: {capped}" if capped else "") + "); rag answers with "
+                   f"{b['rag_llm']} ({b['rag_llm_note']}); an unsupported answer is flagged, never replaced by "
+                   f"quotes; threads {b['threads']}"
                    + (f"; training {b['train_minutes_per_model']:g} min per model; hf answering and training on {b['device']}"
                       if b.get("train_minutes_per_model") else "") + ".")
     if m.index.get("setup_s") is None:
