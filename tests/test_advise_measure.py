@@ -203,3 +203,39 @@ def test_the_text_report_puts_rules_of_thumb_beside_the_numbers():
     assert "9 answers (or a date, number or name in it) edited in the corpus, 1 file deleted (0 questions lost their source)" in flat
     assert "stale answers after the change" in out
     assert "Recommendation: rag" in out and "Wall time per step: index 40.0 s" in out
+
+
+def test_answers_get_a_budget_fitted_to_the_references_and_every_default_row_the_same():
+    from rag_app.measure.eval_config import parse_config
+    from rag_app.tuning.advise_setups import LONG_ANSWER_TOKENS, SHORT_ANSWER_TOKENS, answer_tokens, default_setups
+
+    assert answer_tokens(["Paris", "1999", "the Royal Society of Canada"], 160) == SHORT_ANSWER_TOKENS == 48
+    long = "Guido believes that indentation for grouping is elegant and contributes to the clarity of programs"
+    assert answer_tokens([long, long, "Paris"], 160) == LONG_ANSWER_TOKENS == 64
+    assert answer_tokens(["Paris"], 8) == 8  # never above RAG_MAX_TOKENS
+    setups = default_setups("m", "hf", variants={"qa": "m-qa", "docs": "m-docs"}, max_tokens=32)
+    assert [s.name for s in setups] == ["rag", "finetune:qa", "finetune:docs", "hybrid"]
+    assert all(parse_config(s.config).settings["max_tokens"] == 32 for s in setups)
+    # every row is scored on its own model's words: no extractive quotes replace an unsupported answer
+    assert all(parse_config(s.config).settings["unsupported"] == "flag" for s in setups)
+    assert parse_config(setups[0].config).query["llm"] == "hf" and not parse_config(setups[1].config).query["retrieval"]
+
+
+def test_the_progress_total_counts_the_questions_asked_again_after_the_change(qa_set, tmp_path: Path):  # noqa: F811
+    from rag_app.measure.dynamic import asked_after
+    from rag_app.measure.qa_sets import load_qa
+
+    qa, corpus = qa_set
+    m = measure(qa, corpus, SETUPS, sample=None, dynamic=True, eval_dir=tmp_path / "eval")
+    after = [r for r in m.summaries["rag"]["rows"] if r["phase"] == "after"]
+    assert after and asked_after(m.plans[0], load_qa(qa)) == len(after)
+    assert all(len(s["rows"]) == len(m.summaries["rag"]["rows"]) for s in m.summaries.values())
+
+
+def test_the_share_of_answers_that_used_the_whole_cap_is_reported():
+    from rag_app.measure.eval_config import parse_config
+    from rag_app.tuning.advise_measure import _at_cap
+
+    rows = [{"usage": {"completion_tokens": n}} for n in (48, 12, 48, 30)] + [{"usage": {}}]
+    assert _at_cap(rows, parse_config("llm=hf,max_tokens=48")) == 0.5
+    assert _at_cap(rows, parse_config("llm=hf")) is None  # no cap configured: nothing to report

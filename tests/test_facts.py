@@ -72,3 +72,14 @@ def test_plan_edits_records_each_edit_and_changes_only_that_passage():
     old = {o.id: o for o, _ in pairs}
     assert new["f1"].answer == by["f1"]["new"] and old["f1"].answer == "1954"  # scored on the fact, not the entry
     assert "Harbour" in texts["harbour.txt"] and texts["harbour.txt"].count("\n\n") == FILES["harbour.txt"].count("\n\n")
+
+
+def test_plan_edits_edits_the_facts_answered_correctly_before_first():
+    items = [QAItem("h1", "How long is the pier?", "412 metres", ["harbour.txt"]),
+             QAItem("h2", "Who designed the harbour?", "Edwin Marsh", ["harbour.txt"]),
+             QAItem("m1", "When did the mill open?", "19 August 1903", ["mill.txt"])]
+    for known, said in (("m1", "It opened on 19 August 1903."), ("h2", "Edwin Marsh did.")):
+        for seed in range(4):  # whatever order the random draw gives, the fact an answer stated is edited
+            said_by = {"h1": "It is long.", "h2": "Nobody knows.", "m1": "In spring.", known: said}
+            _, _, edits = plan_edits(items, FILES, share=0.3, pool=[], rng=random.Random(seed), said=said_by)
+            assert [e["id"] for e in edits] == [known]

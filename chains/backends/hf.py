@@ -73,6 +73,8 @@ def _load_model(model_dir: str, threads: int | None) -> tuple[Any, Any]:
         raise BackendError(f"Cannot load the Hugging Face model {model_dir}: {str(exc).splitlines()[0]}") from None
     finally:
         hf_logging.enable_progress_bar()
+    if torch.cuda.is_available():  # a GPU answers when torch sees one (``HFChat.device`` says which)
+        model.to("cuda")
     model.eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -129,6 +131,12 @@ class HFChat(BaseChatModel):
         return self._queue
 
     @property
+    def device(self) -> str:
+        """Where the model runs: ``cuda`` when torch sees a GPU, else ``cpu``."""
+        self.loaded()
+        return str(self._model.device.type)
+
+    @property
     def _llm_type(self) -> str:
         return "hf"
 
@@ -164,6 +172,7 @@ class HFChat(BaseChatModel):
 
     def _generate_kwargs(self, messages: list[BaseMessage], stop: list[str] | None = None) -> dict[str, Any]:
         inputs = self._tokenizer(self.render(messages), return_tensors="pt", add_special_tokens=False)
+        inputs = inputs.to(self._model.device)
         kwargs: dict[str, Any] = dict(
             **inputs,
             max_new_tokens=self.max_tokens,

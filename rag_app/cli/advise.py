@@ -29,8 +29,8 @@ def add_parser(sub: Any) -> None:
     m.add_argument("--qa", metavar="FILE", help="QA set (JSONL or CSV, as for `rag-app eval`)")
     m.add_argument("--corpus", metavar="DIR", help="the documents the questions are about")
     m.add_argument("--train", action="store_true", help="fine-tune the base model on the QA set's facts first (see --train-minutes)")
-    m.add_argument("--train-minutes", type=float, default=3.0, metavar="N",
-                   help="time budget of each --train model (default 3)")
+    m.add_argument("--train-minutes", type=float, default=2.0, metavar="N",
+                   help="time budget of each --train model (default 2)")
     m.add_argument("--train-on", choices=["qa", "docs", "both", "qa+grounded"], default="both",
                    help="with --train: question/answer pairs of the trained questions (qa), the text of the documents "
                         "they are about (docs), both as two models and rows (default), or qa pairs plus each question "

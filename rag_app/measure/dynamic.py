@@ -24,7 +24,7 @@ import random
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from rag_app.measure import metrics
 from rag_app.measure.eval_config import EvalConfig
@@ -64,12 +64,16 @@ class ChangePlan:
 
 def plan_edits(
     items: Sequence[QAItem], files: dict[str, str], share: float, pool: Sequence[str], rng: random.Random,
-    retrieved: dict[str, Sequence[str]] | None = None, min_edits: int = 0,
+    retrieved: dict[str, Sequence[str]] | None = None, min_edits: int = 0, said: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, str], list[tuple[QAItem, QAItem]], list[dict[str, Any]]]:
     """Edited file texts, ``(old, new)`` item pairs and a record per edit (:mod:`rag_app.measure.facts`).
 
     About ``share`` of the questions (at least ``min_edits``, as many as can be) get their fact
     replaced, in the passage that states it, by a different value of the same kind from the corpus.
+    ``said``: each question's answer before the change; facts an answer stated are edited first, since
+    only a fact a setup gave before can show whether it follows the change (a question it got wrong
+    before is usually wrong after too, whatever the documents say; a long answer rarely names the
+    one word edited inside its reference unless it named it before).
     """
     retrieved = retrieved or {}
     values = ValuePool(files.values(), extra_names=pool)
@@ -80,8 +84,12 @@ def plan_edits(
     touched: set[str] = set()  # passages already edited: another question's context no longer matches them
     order = rng.sample(list(items), len(items))
     first = {it.id: locate(it.answer or "", it.contexts, it.sources, files, retrieved.get(it.id, ())) for it in order}
-    # a date, number or name first: a phrase has no "value of the same kind", only another answer of the set
-    order.sort(key=lambda it: first[it.id] is None or first[it.id].kind == "phrase")  # type: ignore[union-attr]
+    # known facts first; then a date, number or name: a phrase has no "value of the same kind", only
+    # another answer of the set
+    said = said or {}
+    known = {i for i, loc in first.items() if loc and i in said and metrics.contains_answer(said[i], [loc.fact])}
+    order.sort(key=lambda it: (it.id not in known,
+                               first[it.id] is None or first[it.id].kind == "phrase"))  # type: ignore[union-attr]
     for item in order:
         if len(pairs) >= wanted:
             break
@@ -112,9 +120,10 @@ def plan_edits(
 
 
 def plan_change(items: Sequence[QAItem], files: dict[str, str], share: float, delete_share: float, rng: random.Random,
-                pool: Sequence[str], retrieved: dict[str, Sequence[str]] | None = None, min_edits: int = 0) -> ChangePlan:
+                pool: Sequence[str], retrieved: dict[str, Sequence[str]] | None = None, min_edits: int = 0,
+                said: Mapping[str, str] | None = None) -> ChangePlan:
     """Edits (:func:`plan_edits`), then ``delete_share`` of the files deleted: sources of questions left unedited."""
-    texts, pairs, edits = plan_edits(items, files, share, pool, rng, retrieved, min_edits)
+    texts, pairs, edits = plan_edits(items, files, share, pool, rng, retrieved, min_edits, said)
     edited_files = {n for n in files if texts[n] != files[n]}
     edited_ids = {old.id for old, _ in pairs}
     names = sorted(files)
@@ -124,6 +133,17 @@ def plan_change(items: Sequence[QAItem], files: dict[str, str], share: float, de
     n_delete = min(len(candidates), max(1, round(delete_share * len(names)))) if delete_share > 0 else 0
     deleted = set(rng.sample(candidates, n_delete)) if n_delete else set()
     return ChangePlan(texts, pairs, edits, edited_files, deleted)
+
+
+def asked_after(plan: ChangePlan, items: Sequence[QAItem]) -> int:
+    """How many of ``items`` are asked again after ``plan`` (``only_changed``): edited, or their source deleted."""
+    edited = {old.id for old, _ in plan.pairs}
+
+    def lost(item: QAItem) -> bool:
+        own = set(_files_of(item, plan.texts))
+        return bool(own) and own <= plan.deleted
+
+    return sum(1 for it in items if it.id in edited or lost(it))
 
 
 def _files_of(item: QAItem, files: dict[str, str]) -> list[str]:
@@ -171,7 +191,7 @@ def run_dynamic(
         files = {n: (work / n).read_text(encoding="utf-8", errors="replace") for n in names}
         retrieved = {i: [r["source"] for r in row.get("retrieved", [])] for i, row in before.items()}
         plan = plan_change(items, files, share, delete_share, rng, pool or [it.answer or "" for it in items],
-                           retrieved, min_edits)
+                           retrieved, min_edits, said={i: row.get("answer") or "" for i, row in before.items()})
         if plans is not None:
             plans.append(plan)
     pairs, edited_files, deleted = plan.pairs, plan.edited_files, plan.deleted
@@ -189,6 +209,7 @@ def run_dynamic(
     rows: list[dict[str, Any]] = []
     stale_edit = stale_delete = cited_deleted = 0
     acc_new_before: list[float] = []
+    acc_old_before: list[float] = []  # the edited fact (not the whole long reference) given before the change
     acc_new_after: list[float] = []
     acc_same_before: list[float] = []
     acc_same_after: list[float] = []
@@ -209,6 +230,7 @@ def run_dynamic(
             change = "edited"
             was = score_answer(before[item.id].get("answer", ""), new_items[item.id])
             acc_new_before.append(float(bool(was["correct"])))
+            acc_old_before.append(float(bool(score_answer(before[item.id].get("answer", ""), old_items[item.id])["correct"])))
             acc_new_after.append(float(bool(after.get("correct"))))
             stale = says_old and not after.get("correct")
             stale_edit += stale
@@ -241,6 +263,7 @@ def run_dynamic(
         "reindex": {k: report[k] for k in ("added", "updated", "deleted", "unchanged", "embedded", "duration_s")},
         "accuracy_new_facts_before": metrics.mean(acc_new_before),
         "accuracy_new_facts_after": metrics.mean(acc_new_after),
+        "accuracy_old_facts_before": metrics.mean(acc_old_before),
         "accuracy_unchanged_before": metrics.mean(acc_same_before),
         "accuracy_unchanged_after": metrics.mean(acc_same_after),
         "stale_edited": stale_edit,

@@ -64,6 +64,7 @@ def rows(m: Measurement, queries_per_day: float = 1000.0) -> list[dict[str, Any]
             cost_per_month=None if cost is None else cost * queries_per_day * DAYS_PER_MONTH,
             attribution=setup.retrieval,
             hit=s.get("hit"),
+            answers_at_cap=s.get("answers_at_cap"),
         )
         if setup.kind == "finetune" and retrained:
             row["accuracy_after_retrain"] = retrained.get("accuracy_after_retrain")

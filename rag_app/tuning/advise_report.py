@@ -251,7 +251,7 @@ def assemble(m: "Measurement", *, qa: str, corpus: str, seed: int, train: bool, 
             "qa": qa, "corpus": corpus, "questions": m.questions, "seed": seed, "dynamic": m.dynamic,
             "queries_per_day": queries_per_day, "train_questions_are_eval_questions": False, "split": m.split,
             "index": m.index, "change": m.change, "steps": m.steps, "interrupted": m.interrupted,
-            "settings": m.settings, "notes": notes(m, train), "results": None if results is None else str(results),
+            "settings": m.settings, "budgets": m.budgets, "notes": notes(m, train), "results": None if results is None else str(results),
         },
     }
 
@@ -270,10 +270,21 @@ def notes(m: "Measurement", train: bool) -> list[str]:
                    + (f" {sp['note']}." if sp.get("note") else ""))
     for variant, t in (m.training or {}).items() if train else ():
         device = t.get("device", "?")
+        loss = t.get("final_loss")
         out.append(f"trained {variant}: {t.get('examples', '?')} examples, {t.get('steps', '?')} steps in "
-                   f"{t.get('seconds') or 0:.0f} s on {device}" + (" (no GPU seen by torch)" if device == "cpu" else "")
+                   f"{t.get('seconds') or 0:.0f} s on {device}" + ("" if loss is None else f" (final loss {loss:.2f})") + (" (no GPU seen by torch)" if device == "cpu" else "")
                    + f", ${t.get('cost') or 0:.4f} at ${t.get('cost_per_hour') or 0:g}/h "
                    "(RAG_LOCAL_COST_PER_HOUR on a CPU, RAG_GPU_COST_PER_HOUR on a GPU).")
+    if m.budgets:
+        b = m.budgets
+        capped = ", ".join(f"{name} {s['answers_at_cap']:.0%}" for name, s in m.summaries.items()
+                           if s.get("answers_at_cap") is not None)
+        out.append(f"budgets: answers {b['max_new_tokens']} new tokens at most ({b['decoding']}"
+                   + (f"; answers that used the whole cap: {capped}" if capped else "") + "); rag answers with "
+                   f"{b['rag_llm']} ({b['rag_llm_note']}); an unsupported answer is flagged, never replaced by "
+                   f"quotes; threads {b['threads']}"
+                   + (f"; training {b['train_minutes_per_model']:g} min per model; hf answering and training on {b['device']}"
+                      if b.get("train_minutes_per_model") else "") + ".")
     if m.index.get("setup_s") is None:
         out.append("RAG setup time unknown: the index was built before timings were kept; "
                    "delete the evaluation directory (.rag-eval/...) to time a fresh build.")
