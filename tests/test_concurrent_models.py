@@ -133,8 +133,9 @@ def test_eight_threads_embedding_first_export_the_model_once_and_quietly(precisi
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stderr[-3000:]}"
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out == {"exports": 1, "same": True, "distinct": CALLERS}
-    assert "TracerWarning" not in done.stderr
-    assert done.stderr.count("Exporting the embedding model to ONNX") == 1
+    # one progress line, nothing else: no TracerWarning, exporter notices or transformers' weight bar
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and said[0].startswith("Exporting the embedding model to ONNX"), done.stderr[-3000:]
 
 
 #: A fresh process over an existing index: batch() of the sample questions with the local

@@ -108,8 +108,17 @@ def _export_fused(model_dir: Path, target: Path) -> None:
     import torch
     from transformers import AutoModel
 
-    # Eager attention exports the plain MatMul/Softmax pattern the BERT fusion recognises.
-    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", local_files_only=True).eval()
+    from transformers.utils import logging as hf_logging
+
+    # Eager attention exports the plain MatMul/Softmax pattern the BERT fusion recognises. The one
+    # progress line the user sees is ours: transformers' "Loading weights" bar is switched off here.
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", local_files_only=True).eval()
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
     config = model.config
 
     class Encoder(torch.nn.Module):
@@ -132,6 +141,8 @@ def _export_fused(model_dir: Path, target: Path) -> None:
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             # dynamo=False is deliberate (see above): the exporter's notice about it is not for users
             warnings.filterwarnings("ignore", "You are using the legacy TorchScript", DeprecationWarning)
+            # opset 17 builds aten::index from Gather/Reshape; BERT never indexes with negative values
+            warnings.filterwarnings("ignore", "Exporting aten::index operator", UserWarning)
             torch.onnx.export(
                 Encoder(),
                 (ids, torch.ones_like(ids), torch.zeros_like(ids)),
