@@ -55,6 +55,18 @@ def test_replacements_are_of_the_same_kind_from_the_corpus_and_new_to_the_file()
     assert ValuePool(["only 5 here"]).replacement("12 boats", "12 boats", rng) == "43 boats"
 
 
+def test_dates_and_numbers_are_replaced_by_plausible_neighbours_not_far_fetched_values():
+    years = " ".join(str(y) for y in (1266, 1320, 1540, 1700, 1845, 1849, 1852, 1856, 1860, 1862, 1990, 2010))
+    amounts = "It weighs 101 kg, 380 kg, 402 kg, 415 kg, 430 kg, 447 kg, 455 kg, 990 kg."
+    pool = ValuePool([years, amounts])
+    for seed in range(20):
+        rng = random.Random(seed)
+        assert pool.replacement("1851", "In 1851 the indicator was first used.", rng) in \
+            {"1845", "1849", "1852", "1856", "1860"}
+        assert pool.replacement("412 metres", "The pier is 412 metres long.", rng) in \
+            {"380 metres", "402 metres", "415 metres", "430 metres", "447 metres"}
+
+
 def test_plan_edits_records_each_edit_and_changes_only_that_passage():
     items = [QAItem("h1", "How long is the pier?", "412 metres", ["harbour.txt"]),
              QAItem("h2", "Who designed the harbour?", "Edwin Marsh", ["harbour.txt"]),

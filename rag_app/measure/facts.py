@@ -11,8 +11,9 @@ seen/unseen split. Works on any corpus, with or without ``contexts`` in the QA s
 - a long answer (a whole FAQ entry) is located as a passage, and the fact to
   change is the first date, else number, else name inside it (:func:`fact_in`);
 - :class:`ValuePool` gives a replacement of the same kind taken from the corpus
-  itself: another date, another number of the same size, another name (never a
-  value already written in the file, never one sharing a word with the old one).
+  itself: another date (one of the nearest years), another number of the same size (one of the
+  nearest), another name (never a value already written in the file, never one sharing a word
+  with the old one).
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ class ValuePool:
         if what == "date":
             shape = _shape(old)
             pool = [d for d in self.dates if _shape(d) == shape and fresh(d)]
-            return rng.choice(pool) if pool else _shift(old)
+            return rng.choice(_nearest(pool, old)) if pool else _shift(old)
         if what == "number":
             inner = NUMBER.search(old)
             if inner is None:
@@ -187,7 +188,7 @@ class ValuePool:
                     and ("," in n) == ("," in digits) and ("." in n) == ("." in digits)]
             pool = [n for n in pool if f" {metrics.normalize_answer(old[:inner.start()] + n + old[inner.end():])} "
                     not in norm_file]
-            return old[:inner.start()] + rng.choice(pool) + old[inner.end():] if pool else _shift(old)
+            return old[:inner.start()] + rng.choice(_nearest(pool, digits)) + old[inner.end():] if pool else _shift(old)
         if what == "name":
             words = len(old.split())
             pool = [n for n in self.names if fresh(n)]
@@ -200,6 +201,27 @@ class ValuePool:
         if alike or candidates:
             return rng.choice(alike or candidates)
         return next((n for n in _FALLBACK_NAMES if fresh(n)), _FALLBACK_NAMES[0])
+
+
+#: A date or number is replaced by one of the corpus's values nearest to it: documents change by
+#: plausible updates (1851 -> 1849, 412 -> 435), and a far-fetched value (a steam-engine date of 1266)
+#: makes a model distrust its passage, which measures its priors rather than whether it follows the change.
+NEAREST = 5
+
+
+def _magnitude(value: str) -> float:
+    """A date's year (its last 3-4 digit group) or a number's value, to measure how far two values lie apart."""
+    years = re.findall(r"\d{3,4}", value)
+    if DATE.fullmatch(value.strip()) and years:
+        return float(years[-1])
+    found = NUMBER.search(value)
+    return float(found.group(0).replace(",", "")) if found else 0.0
+
+
+def _nearest(pool: Sequence[str], old: str) -> list[str]:
+    """The :data:`NEAREST` values of ``pool`` closest to ``old`` (ties in corpus order)."""
+    here = _magnitude(old)
+    return sorted(pool, key=lambda v: abs(_magnitude(v) - here))[:NEAREST]
 
 
 def _size(number: str) -> int:
