@@ -86,9 +86,11 @@ def impact_ordered_weights(counts: TermCounts, n: int, k1: float = 1.5, b: float
     df = np.bincount(term_ids).astype(np.float32)
     vocab = len(df)
     idf = np.log1p((np.float32(len(counts)) - df + np.float32(0.5)) / (df + np.float32(0.5))).astype(np.float32)
-    norm = (np.float32(k1) * (np.float32(1 - b) + np.float32(b) * lengths / np.float32(avg))).astype(np.float32)
-    weight = idf[term_ids]
-    weight *= tf * np.float32(k1 + 1) / (tf + norm[doc])
+    norm = k1 * (1 - b + b * lengths / avg)  # float32, per text
+    weight = idf[term_ids]  # then the operations of bm25_weights, in its order: the same bits
+    weight *= tf
+    weight *= k1 + 1
+    weight /= tf + norm[doc]
     del tf
     order = np.lexsort((doc, -weight, term_ids))
     data, indices = weight[order], doc[order]
