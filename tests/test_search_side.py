@@ -224,3 +224,30 @@ def test_rescoring_from_term_counts_equals_the_weight_matrix():
     assert bm25.rescore(blobs, question, df, weights.bm25_stats) == pytest.approx(exact, rel=1e-5, abs=1e-6)
     ordered = bm25.impact_order(weights)
     assert ordered.bm25_stats is weights.bm25_stats
+
+
+def test_the_writers_one_pass_build_equals_weights_then_impact_order():
+    """The export's bounded-memory build (flat buffers, one sort) is the same matrix as the
+    two-pass reference, texts arriving in any column order; no texts gives an empty matrix."""
+    from rag_app.store import bm25
+
+    rng = np.random.default_rng(5)
+    n = 300
+    columns = [int(c) for c in rng.permutation(n)]
+    counts, blobs = bm25.TermCounts(), []
+    for column in columns:
+        terms = rng.choice(80, size=int(rng.integers(1, 15)), replace=False)
+        blob = np.stack([terms, rng.integers(1, 5, size=len(terms))], axis=1).astype("<u4").tobytes()
+        blobs.append(blob)
+        counts.add(column, blob)
+    reference = bm25.impact_order(bm25.bm25_weights(columns, blobs, n))
+    built = bm25.impact_ordered_weights(counts, n)
+    assert built.shape == reference.shape and len(counts) == n
+    assert np.array_equal(built.indptr, reference.indptr)
+    assert np.array_equal(built.indices, reference.indices)  # same order: weight, then column
+    assert np.array_equal(built.data, reference.data)  # bit for bit: capped reads cut the same postings
+    assert built.bm25_stats == pytest.approx(reference.bm25_stats)
+    for term in range(built.shape[0]):  # each row by weight, highest first
+        row = built.data[built.indptr[term]:built.indptr[term + 1]]
+        assert (np.diff(row) <= 0).all()
+    assert bm25.impact_ordered_weights(bm25.TermCounts(), 7).shape[1] == 7

@@ -34,8 +34,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from rag_app.store.bm25 import impact_order
-
 if TYPE_CHECKING:
     import numpy as np
 
@@ -151,7 +149,7 @@ def export(store: "ChunkStore", physical: str, folder: Path) -> bool:
         del full
         os.replace(f"{tmp}.part.npy", f"{tmp}.vectors.npy")
     row = Positions(hashes[:done])
-    bm25 = impact_order(store.term_matrix(physical, row))
+    bm25 = store.term_matrix(physical, row)  # impact-ordered as built
     for part in _BM25:
         np.save(f"{tmp}.bm25-{part}.npy", getattr(bm25, part))
     np.save(f"{tmp}.bm25-stats.npy", bm25.bm25_stats)

@@ -44,6 +44,64 @@ def terms(text: str) -> list[str]:
     return _stemmer.stemWords(words) if words else []
 
 
+class TermCounts:
+    """Texts' ``(term id, count)`` pairs gathered into three flat buffers, without a Python object per text.
+
+    ``add(column, blob)`` appends one text's little-endian uint32 pairs; at a million texts this is
+    ~8 bytes per pair plus 8 per text, where a list of ``bytes`` and ``int`` objects costs ~200 per text more.
+    """
+
+    def __init__(self) -> None:
+        from array import array
+
+        self.pairs = bytearray()
+        self.columns = array("i")
+        self.sizes = array("i")
+
+    def add(self, column: int, blob: bytes) -> None:
+        self.pairs += blob
+        self.columns.append(column)
+        self.sizes.append(len(blob) // 8)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+
+def impact_ordered_weights(counts: TermCounts, n: int, k1: float = 1.5, b: float = 0.75) -> Any:
+    """:func:`bm25_weights` of ``counts``, each term's row already impact-ordered (highest weight
+    first, ties by text column): built by one sort of the pairs, with int32/float32 temporaries,
+    instead of a COO -> CSR conversion and a second ordering pass (~half the peak memory)."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    if not len(counts) or not counts.pairs:
+        return bm25_weights([], [], n, k1, b)
+    pairs = np.frombuffer(counts.pairs, dtype="<u4").reshape(-1, 2)
+    term_ids = pairs[:, 0].astype(np.int32)
+    doc = np.repeat(np.frombuffer(counts.columns, dtype=np.int32), np.frombuffer(counts.sizes, dtype=np.int32))
+    tf = pairs[:, 1].astype(np.float32)
+    del pairs
+    lengths = np.bincount(doc, weights=tf, minlength=n).astype(np.float32)
+    avg = float(lengths[lengths > 0].mean()) if (lengths > 0).any() else 1.0
+    df = np.bincount(term_ids).astype(np.float32)
+    vocab = len(df)
+    idf = np.log1p((np.float32(len(counts)) - df + np.float32(0.5)) / (df + np.float32(0.5))).astype(np.float32)
+    norm = k1 * (1 - b + b * lengths / avg)  # float32, per text
+    weight = idf[term_ids]  # then the operations of bm25_weights, in its order: the same bits
+    weight *= tf
+    weight *= k1 + 1
+    weight /= tf + norm[doc]
+    del tf
+    order = np.lexsort((doc, -weight, term_ids))
+    data, indices = weight[order], doc[order]
+    del order, weight, doc
+    indptr = np.zeros(vocab + 1, dtype=np.int64)
+    np.cumsum(np.bincount(term_ids, minlength=vocab), out=indptr[1:])
+    matrix = csr_matrix((data, indices, indptr), shape=(vocab, n), copy=False)
+    matrix.bm25_stats = np.array([float(len(counts)), avg], dtype=np.float64)
+    return matrix
+
+
 def bm25_weights(columns: Sequence[int], blobs: Sequence[bytes], n: int, k1: float = 1.5, b: float = 0.75) -> Any:
     """BM25 weights as a sparse (terms x texts) CSR matrix with ``n`` text columns.
 

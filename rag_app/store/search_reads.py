@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from rag_app.store.bm25 import bm25_weights
+from rag_app.store.bm25 import TermCounts, impact_ordered_weights
 
 if TYPE_CHECKING:
     import numpy as np
@@ -107,19 +107,19 @@ class SearchReads:
         return int((self.setup(collection) or {}).get("dimension", 0))
 
     def term_matrix(self, collection: str, row: Mapping[str, int], k1: float = 1.5, b: float = 0.75) -> Any:
-        """BM25 weights as a sparse (terms x texts) CSR matrix; text columns in ``row`` order.
+        """BM25 weights as a sparse (terms x texts) CSR matrix, each term's row impact-ordered; text
+        columns in ``row`` order.
 
         Lucene's BM25 over the distinct texts: idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
         weight = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avglen)).
         """
-        columns, blobs = [], []
+        counts = TermCounts()  # flat buffers, not a bytes object per text: bounded at a million texts
         for content_hash, blob in self._db.execute(
             "SELECT content_hash, terms FROM texts WHERE collection = ?", (collection,)
         ):
             if content_hash in row:
-                columns.append(row[content_hash])
-                blobs.append(blob)
-        return bm25_weights(columns, blobs, len(row), k1, b)
+                counts.add(row[content_hash], blob)
+        return impact_ordered_weights(counts, len(row), k1, b)
 
     def term_counts(self, collection: str, hashes: Sequence[str]) -> dict[str, bytes]:
         """``content hash -> (term id, count) pairs`` (little-endian uint32) of those texts."""
