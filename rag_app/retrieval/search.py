@@ -204,8 +204,12 @@ class Searcher:
 
     def exact(
         self, physical: str, view: _View, scores: Any, n: int, allowed: set[str] | None, *, store: "ChunkStore",
+        columns: Any = None,
     ) -> list[tuple[str, float]]:
-        """The ``n`` chunks of the best-scoring distinct texts, exactly: ``(chunk_id, score)``."""
+        """The ``n`` chunks of the best-scoring distinct texts, exactly: ``(chunk_id, score)``.
+
+        ``scores[i]`` is the score of text ``columns[i]`` (a view row), or of row ``i`` without ``columns``.
+        """
         import numpy as np
 
         out: list[tuple[str, float]] = []
@@ -213,17 +217,15 @@ class Searcher:
         width = min(limit, max(n, 8))
         done = 0
         while len(out) < n and done < limit:
-            if width >= len(scores):
+            if width >= limit:
                 order = np.argsort(-scores, kind="stable")
             else:
                 top = np.argpartition(-scores, width - 1)[:width]
                 order = top[np.argsort(-scores[top], kind="stable")]
-            batch = [view.hashes[int(i)] for i in order[done:width]]
-            by_hash = store.chunks_of(physical, batch)
-            for content_hash in batch:
-                for chunk_id in by_hash.get(content_hash, []):
-                    if allowed is None or chunk_id in allowed:
-                        out.append((chunk_id, float(scores[view.row[content_hash]])))
+            batch = [(view.hashes[int(i if columns is None else columns[i])], float(scores[i])) for i in order[done:width]]
+            by_hash = store.chunks_of(physical, [h for h, _ in batch])
+            for content_hash, score in batch:
+                out += [(c, score) for c in by_hash.get(content_hash, []) if allowed is None or c in allowed]
             done = width
             width = min(limit, width * 4)
         return out[:n]
@@ -250,20 +252,7 @@ class Searcher:
             blobs = store.term_counts(physical, hashes)
             df = [int(view.bm25.indptr[t + 1]) - int(view.bm25.indptr[t]) for t in ids]
             totals[best] = rescore([blobs.get(h, b"") for h in hashes], ids, df, view.bm25.bm25_stats)
-        out: list[tuple[str, float]] = []
-        width, done = min(len(totals), max(n, 8)), 0
-        while len(out) < n and done < len(totals):
-            if width >= len(totals):
-                order = np.argsort(-totals, kind="stable")
-            else:
-                top = np.argpartition(-totals, width - 1)[:width]
-                order = top[np.argsort(-totals[top], kind="stable")]
-            batch = [(view.hashes[int(columns[i])], float(totals[i])) for i in order[done:width]]
-            by_hash = store.chunks_of(physical, [h for h, _ in batch])
-            for content_hash, score in batch:
-                out += [(c, score) for c in by_hash.get(content_hash, []) if allowed is None or c in allowed]
-            done, width = width, min(len(totals), width * 4)
-        return out[:n]
+        return self.exact(physical, view, totals, n, allowed, store=store, columns=columns)
 
     def _mmr(
         self, store: "ChunkStore", q: Any, view: _View, hits: list[tuple[str, float]], physical: str,
