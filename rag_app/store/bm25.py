@@ -44,6 +44,16 @@ def terms(text: str) -> list[str]:
     return _stemmer.stemWords(words) if words else []
 
 
+def _length_norm(length: Any, avg: float, k1: float, b: float) -> Any:
+    """BM25's length normalisation of a text (or of each text): k1 * (1 - b + b * len / avglen)."""
+    return k1 * (1 - b + b * length / avg)
+
+
+def _weight(idf: Any, tf: Any, norm: Any, k1: float) -> Any:
+    """Lucene's BM25 weight of a term in a text: idf * tf * (k1 + 1) / (tf + norm), float32 in, float32 out."""
+    return idf * tf * (k1 + 1) / (tf + norm)
+
+
 class TermCounts:
     """Texts' ``(term id, count)`` pairs gathered into three flat buffers, without a Python object per text.
 
@@ -86,11 +96,7 @@ def impact_ordered_weights(counts: TermCounts, n: int, k1: float = 1.5, b: float
     df = np.bincount(term_ids).astype(np.float32)
     vocab = len(df)
     idf = np.log1p((np.float32(len(counts)) - df + np.float32(0.5)) / (df + np.float32(0.5))).astype(np.float32)
-    norm = k1 * (1 - b + b * lengths / avg)  # float32, per text
-    weight = idf[term_ids]  # then the operations of bm25_weights, in its order: the same bits
-    weight *= tf
-    weight *= k1 + 1
-    weight /= tf + norm[doc]
+    weight = _weight(idf[term_ids], tf, _length_norm(lengths, avg, k1, b)[doc], k1)
     del tf
     order = np.lexsort((doc, -weight, term_ids))
     data, indices = weight[order], doc[order]
@@ -126,7 +132,7 @@ def bm25_weights(columns: Sequence[int], blobs: Sequence[bytes], n: int, k1: flo
     df = np.bincount(term_ids, minlength=vocab).astype(np.float32)
     docs = float(len(blobs))
     idf = np.log1p((docs - df + 0.5) / (df + 0.5))
-    weight = idf[term_ids] * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[doc] / avg))
+    weight = _weight(idf[term_ids], tf, _length_norm(lengths, avg, k1, b)[doc], k1)
     matrix = csr_matrix((weight.astype(np.float32), (term_ids, doc)), shape=(vocab, n))
     matrix.bm25_stats = np.array([docs, avg], dtype=np.float64)  # what :func:`rescore` needs
     return matrix
@@ -195,5 +201,5 @@ def rescore(
         tf = pairs[hit, 1].astype(np.float32)
         position = np.searchsorted(np.sort(wanted), pairs[hit, 0])
         weights = idf[np.argsort(wanted)][position]
-        out[i] = np.sum(weights * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / np.float32(avg))), dtype=np.float32)
+        out[i] = np.sum(_weight(weights, tf, _length_norm(length, np.float32(avg), k1, b), k1), dtype=np.float32)
     return out
