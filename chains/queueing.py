@@ -27,7 +27,11 @@ import threading
 import time
 from collections import deque
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, AsyncIterator, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator, TypeVar
+
+if TYPE_CHECKING:
+    from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
+    from langchain_core.outputs import ChatGenerationChunk
 
 #: How often a waiter looks at its ``cancel`` event (a ``threading.Event`` cannot wake it).
 POLL_S = 0.02
@@ -287,3 +291,18 @@ async def finish_in_thread(fn: Callable[..., T], *args: Any) -> T:
     if cancelled:
         raise asyncio.CancelledError
     return result
+
+
+async def stream_in_turn(queue: ModelQueue, make_chunks: "Callable[[], Iterator[ChatGenerationChunk]]",
+                         run_manager: "AsyncCallbackManagerForLLMRun | None") -> "AsyncIterator[ChatGenerationChunk]":
+    """A blocking model's chunks, relayed from a worker thread while it holds its turn on ``queue``;
+    the generation is closed before the turn is given back (the local models' ``_astream``)."""
+    async with queue.aturn():
+        chunks = make_chunks()
+        try:
+            while (chunk := await finish_in_thread(next, chunks, None)) is not None:
+                if run_manager and chunk.text:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+        finally:
+            chunks.close()

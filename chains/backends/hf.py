@@ -25,7 +25,7 @@ from chains.hf_format import PromptFormat, question_messages, read_card
 from chains.llm import LLM
 from chains.hf_models import OFFLINE_BASE, resolve_model
 from chains.errors import BackendError, MissingDependency
-from chains.queueing import ModelQueue, finish_in_thread
+from chains.queueing import ModelQueue, finish_in_thread, stream_in_turn
 from chains.registry import BackendOptions, register_llm
 
 if TYPE_CHECKING:
@@ -244,8 +244,6 @@ class HFChat(BaseChatModel):
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
-        from chains.backends.local import stream_in_turn
-
         await finish_in_thread(self.loaded)
         async for chunk in stream_in_turn(self._queue, lambda: self._chunks(messages, stop), run_manager):
             yield chunk

@@ -12,7 +12,7 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams
@@ -22,7 +22,7 @@ from pydantic import Field, PrivateAttr
 
 from chains.llm import LLM
 from chains.errors import BackendError, MissingDependency
-from chains.queueing import CANCEL, Cancelled, ModelQueue, finish_in_thread
+from chains.queueing import CANCEL, Cancelled, ModelQueue, finish_in_thread, stream_in_turn
 from chains.registry import BackendOptions, register_llm
 
 # Small models ramble past the answer; a blank line or a new "Question:" ends it.
@@ -64,21 +64,6 @@ def chat_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
     """LangChain messages as the OpenAI-style dicts chat templates take."""
     return [{"role": ROLES.get(m.type, m.type), "content": m.text if hasattr(m, "text") else str(m.content)} for m in messages]
 
-
-
-async def stream_in_turn(queue: ModelQueue, make_chunks: "Callable[[], Iterator[ChatGenerationChunk]]",
-                         run_manager: AsyncCallbackManagerForLLMRun | None) -> AsyncIterator[ChatGenerationChunk]:
-    """A blocking model's chunks, relayed from a worker thread while it holds its turn on ``queue``;
-    the generation is closed before the turn is given back (the local models' ``_astream``)."""
-    async with queue.aturn():
-        chunks = make_chunks()
-        try:
-            while (chunk := await finish_in_thread(next, chunks, None)) is not None:
-                if run_manager and chunk.text:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-        finally:
-            chunks.close()
 
 def _ends_when(cancel: threading.Event, eos: int) -> Any:
     """llama.cpp logits processors (run before each token is picked) that leave only the
