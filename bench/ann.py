@@ -1,9 +1,11 @@
-"""Exact search vs Chroma's HNSW over one vector per distinct text: recall@k and latency.
+"""Exact search vs approximate indexes over one vector per distinct text: recall@k and latency.
 
 Reads an index's distinct-text vectors through the search side (embedding cache + published
-arrays), builds a Chroma collection over them per HNSW setting (``space`` cosine,
-``ef_construction``, ``max_neighbors``, ``ef_search``), and asks it the questions of a QA set
-(or, without one, the eight middle words of random texts), against exact float32 cosine:
+arrays), builds the graph search publishes for large collections (``rag_app.store.ann``: USearch
+HNSW over the int8 rows, candidates rescored exactly, at each ``--expansion``) and a Chroma
+collection over them per HNSW setting (``space`` cosine, ``ef_construction``,
+``max_neighbors``, ``ef_search``), and asks them the questions of a QA set (or, without one,
+the eight middle words of random texts), against exact float32 cosine:
 
     python bench/ann.py INDEX_DIR --qa ../shared/evaldata/python_faq/qa.jsonl   # an index built with the real model
     python bench/ann.py INDEX_DIR --configs 100:16:100,200:32:200,400:48:400     # ef_construction:max_neighbors:ef_search
@@ -36,7 +38,9 @@ def main() -> None:
     parser.add_argument("--qa", type=Path, help="qa.jsonl: its questions are asked (default: words of random texts)")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--k", type=int, default=4)
-    parser.add_argument("--configs", default="100:16:100,200:32:200,400:48:400")
+    parser.add_argument("--configs", default="100:16:100,200:32:200,400:48:400",
+                        help="Chroma HNSW settings to compare ('' for none)")
+    parser.add_argument("--expansion", default="64,128,256", help="our graph's search beams to measure")
     args = parser.parse_args()
     print(f"{machine()}; index {args.index}\n")
 
@@ -92,12 +96,34 @@ def main() -> None:
     n = k * len(queries)
     print(f"  exact int8 blocks      {pcts(times8)}  recall@{k} vs float32 {int8_hits / n:.3f} (tie-aware {int8_ties / n:.3f})")
 
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
     work = Path(tempfile.mkdtemp(prefix="bench-ann-"))
     try:
-        for config in args.configs.split(","):
+        from rag_app.store import ann
+
+        t0 = time.perf_counter()
+        sorted_hashes = np.asarray([h.encode() for h in hashes], dtype="S32")  # sorted, as published
+        ann.build(half.codes, sorted_hashes, work / "graph.usearch")
+        build = time.perf_counter() - t0
+        size = (work / "graph.usearch").stat().st_size
+        graph = ann.load(work / "graph.usearch", sorted_hashes)
+        for expansion in (int(e) for e in args.expansion.split(",") if e):
+            graph.index.expansion_search = expansion
+            hits = ties = 0
+            times = []
+            for q, (want, kth) in zip(queries, truth):
+                t0 = time.perf_counter()
+                rows = graph.nearest(q, max(2 * k, 32))  # what search asks for, then rescores
+                got = rows[np.argsort(-(half.rows(rows) @ q), kind="stable")[:k]].tolist()
+                times.append((time.perf_counter() - t0) * 1000)
+                hits += len(want & set(got))
+                ties += sum(1 for i in got if float(matrix[i] @ q) >= kth - 1e-6)
+            print(f"  graph expansion {expansion:<6} build {build:6.1f} s  {size / len(hashes):5.0f} B/text  {pcts(times)}"
+                  f"  recall@{k} {hits / n:.3f} (tie-aware {ties / n:.3f})")
+
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        for config in (c for c in args.configs.split(",") if c):
             efc, m, efs = (int(x) for x in config.split(":"))
             client = chromadb.PersistentClient(str(work / config.replace(":", "-")), settings=ChromaSettings(anonymized_telemetry=False))
             hnsw = {"space": "cosine", "ef_construction": efc, "max_neighbors": m, "ef_search": efs}

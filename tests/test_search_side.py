@@ -148,6 +148,44 @@ def test_published_arrays_are_mapped_and_answer_as_the_search_side_does(make_app
     assert all("warranty.md" not in d.metadata["source"] for d in mapped.retrieve("warranty frame", k=8))
 
 
+def test_a_published_hnsw_graph_answers_vector_search_as_the_exact_scan_does(
+    make_app, corpus: Path, monkeypatch: pytest.MonkeyPatch
+):
+    plain = make_app()
+    plain.reindex([corpus])
+    app = make_app(persist_dir=str(corpus.parent / "graph"))
+    index = app.vector_index(create=True)
+    index.arrays_from = index.ann_from = 0  # publish the arrays and the graph at any size
+    app.reindex([corpus])
+    folder = corpus.parent / "graph" / "arrays"
+    assert sorted(p.name.split(".", 1)[1] for p in folder.iterdir() if p.name.endswith(".usearch")) == ["hnsw.usearch"]
+    questions = ("How long is the warranty on an aluminium frame?", "error code E01 battery", "chain oil")
+    for question in questions:
+        for search in ("vector", "hybrid", "mmr"):
+            got = app.retrieve(question, k=4, search=search)
+            want = plain.retrieve(question, k=4, search=search)
+            assert [d.id for d in got] == [d.id for d in want], search
+            assert [d.metadata["score"] for d in got] == pytest.approx([d.metadata["score"] for d in want], abs=5e-3)
+    assert app.searcher.loaded.graph is not None  # the graph answered, not a scan
+    filtered = app.retrieve("warranty", k=4, search="vector", where="source:*warranty.md")  # a filter scans exactly
+    assert filtered and all(d.metadata["source"].endswith("warranty.md") for d in filtered)
+    from rag_app.store import ann
+
+    monkeypatch.setattr(ann, "REBUILD_SHARE", 1.0)  # this tiny corpus changes by a large share: update anyway
+    built = []
+    monkeypatch.setattr(ann, "build", lambda *a, _build=ann.build, **kw: built.append(_build(*a, **kw)) or built[-1])
+    (corpus / "warranty.md").unlink()
+    (corpus / "pumps.md").write_text("Inflate road tyres to 6-7 bar with a floor pump.\n")
+    app.reindex([corpus])  # a new stamp: the graph updated (removed + added texts), the old file deleted
+    plain.reindex([corpus])
+    assert built == ["updated"]
+    assert len([p for p in folder.iterdir() if p.name.endswith(".usearch")]) == 1
+    assert all("warranty.md" not in d.metadata["source"] for d in app.retrieve("warranty frame", k=8, search="vector"))
+    for question in questions + ("How hard should road tyres be inflated?",):
+        assert [d.id for d in app.retrieve(question, k=4, search="vector")] == [
+            d.id for d in plain.retrieve(question, k=4, search="vector")]
+
+
 def test_published_vectors_are_the_only_copy_and_still_found_between_stamps_and_after_a_rebuild(
     make_app, corpus: Path
 ):

@@ -19,6 +19,10 @@ Chroma's HNSW graph: vector search is **exact** (one matrix product over one
 vector per distinct text), so a file that repeats one paragraph thousands of
 times cannot hide the rest of the collection, as it does in HNSW. The matrix is
 loaded once per process and reloaded when the collection's generation changes.
+From :data:`rag_app.store.ann.ANN_FROM` distinct texts the writer also publishes an
+HNSW graph over those same rows (one per distinct text, so repetition cannot crowd
+it either); vector search then asks the graph for candidates and rescores them
+exactly (:mod:`rag_app.store.ann`), unless a ``where`` filter asks for an exact scan.
 
 Queries are read-only. Each search reads one snapshot of the search side through
 its thread's own read-only connection (:mod:`rag_app.store.reader`), so a reindex
@@ -63,6 +67,7 @@ class _View:
     row: Any  # content hash -> row: a dict, or binary search over the mapped array
     bm25: Any = None  # sparse (terms x n) BM25 weights, loaded on first keyword search
     impact_ordered: bool = False  # the writer's arrays: each term's postings by weight (capped reads)
+    graph: Any = None  # the writer's HNSW graph over the rows (large collections), mapped
 
 
 class Searcher:
@@ -116,13 +121,15 @@ class Searcher:
         with self._loading:
             view = self._view
             if view is None or (view.collection, view.generation) != (physical, generation):
-                from rag_app.store.arrays import Hashes, Positions, Quantized, load
+                from rag_app.store.arrays import Hashes, Positions, Quantized, graph, load
 
-                mapped = load(self.arrays, physical, store.stamp(physical))
+                stamp = store.stamp(physical)
+                mapped = load(self.arrays, physical, stamp)
                 if mapped is not None:  # published by the writer: mapped, not loaded
                     keys, matrix, bm25 = mapped
+                    quantized = isinstance(matrix, Quantized)  # int8 sets are impact-ordered
                     view = _View(physical, generation, Hashes(keys), matrix, Positions(keys), bm25,
-                                 impact_ordered=isinstance(matrix, Quantized))  # int8 sets are impact-ordered
+                                 impact_ordered=quantized, graph=graph(self.arrays, physical, stamp, keys) if quantized else None)
                 else:
                     hashes, matrix = store.matrix(physical)
                     view = _View(physical, generation, hashes, matrix, {h: i for i, h in enumerate(hashes)})
@@ -166,20 +173,32 @@ class Searcher:
         q = np.asarray(self.index.embedder.embed_query(query), dtype=np.float32)
         from rag_app.store.arrays import scores as product
 
-        # the cosine of every distinct text (vectors are normalised); keyword search alone needs
-        # only its results' cosines, so it scans nothing
-        scores = product(view.matrix, q) if options.search != "bm25" else None
+        # the cosine of every distinct text (vectors are normalised), or, where the writer published
+        # a graph, of the candidates it finds (rescored exactly); keyword search alone needs only
+        # its results' cosines, so it scans nothing
+        scores = columns = None
+        if options.search != "bm25":
+            if view.graph is not None and allowed is None:
+                columns = view.graph.nearest(q, max(2 * fetch, 32))
+                scores = view.matrix.rows(columns) @ q
+            else:
+                scores = product(view.matrix, q)
+        known = dict(zip(columns.tolist(), scores.tolist())) if columns is not None else None
 
         def cosine(content_hash: str) -> float:
             if content_hash not in view.row:
                 return 0.0
             i = view.row[content_hash]
-            return float(scores[i]) if scores is not None else float(np.asarray(view.matrix[i], np.float32) @ q)
+            if scores is not None and known is None:
+                return float(scores[i])
+            if known is not None and i in known:
+                return float(known[i])
+            return float(np.asarray(view.matrix[i], np.float32) @ q)
 
         if options.search == "bm25":
             ranked = [i for i, _ in self.keyword(physical, query, options.k, allowed, store=store)]
         else:
-            vector = self.exact(physical, view, scores, fetch, allowed, store=store)
+            vector = self.exact(physical, view, scores, fetch, allowed, store=store, columns=columns)
             if options.search == "mmr":
                 ranked = self._mmr(store, q, view, vector, physical, options)
             elif options.search == "hybrid":

@@ -82,6 +82,15 @@ class Quantized:
 
         return self.codes[i].astype(np.float32) * np.float32(self.scale[i])
 
+    def rows(self, at: Any) -> "np.ndarray":
+        """Rows ``at`` (an index array) as float32 (only those pages are read)."""
+        import numpy as np
+
+        order = np.argsort(at, kind="stable")  # ascending reads from the map
+        out = np.empty((len(at), self.codes.shape[1]), dtype=np.float32)
+        out[order] = self.codes[at[order]].astype(np.float32) * self.scale[at[order]][:, None]
+        return out
+
     def dot(self, q: Any) -> "np.ndarray":
         """``vectors @ q`` in float32, a block of rows at a time (the map is never copied whole)."""
         import numpy as np
@@ -115,9 +124,13 @@ def scores(matrix: Any, q: Any) -> "np.ndarray":
     return out
 
 
-def export(store: "ChunkStore", physical: str, folder: Path) -> bool:
-    """Write the arrays of ``physical`` as of its current stamp (the writer, after its last commit)."""
+def export(store: "ChunkStore", physical: str, folder: Path, ann_from: int | None = None) -> bool:
+    """Write the arrays of ``physical`` as of its current stamp (the writer, after its last commit),
+    and its HNSW graph (:mod:`rag_app.store.ann`) from ``ann_from`` distinct texts (default
+    :data:`rag_app.store.ann.ANN_FROM`)."""
     import numpy as np
+
+    from rag_app.store import ann
 
     stamp = store.stamp(physical)
     base = _base(folder, physical, stamp)
@@ -155,6 +168,11 @@ def export(store: "ChunkStore", physical: str, folder: Path) -> bool:
     np.save(f"{tmp}.bm25-stats.npy", bm25.bm25_stats)
     np.save(f"{tmp}.scales.npy", scale[:done])
     np.save(f"{tmp}.hashes.npy", hashes[:done])
+    if done and done >= (ann.ANN_FROM if ann_from is None else ann_from):
+        previous = [f"{_base(folder, physical, s)}.{ann.SUFFIX}" for s in _stamps(folder, physical)[:1]]
+        ann.build(np.load(f"{tmp}.vectors.npy", mmap_mode="r"), hashes[:done], f"{tmp}.{ann.SUFFIX}",
+                  previous=previous[0] if previous else None)
+        os.replace(f"{tmp}.{ann.SUFFIX}", f"{base}.{ann.SUFFIX}")  # before the hashes: part of the set
     for suffix in ["vectors", "scales", "bm25-stats"] + [f"bm25-{p}" for p in _BM25] + ["hashes"]:
         os.replace(f"{tmp}.{suffix}.npy", f"{base}.{suffix}.npy")
     forget(folder, physical, keep=stamp)
@@ -242,6 +260,13 @@ def load(folder: Path, physical: str, stamp: str) -> tuple[Any, Any, Any] | None
         except (FileNotFoundError, ValueError):
             return None
     return hashes, vectors, bm25
+
+
+def graph(folder: Path, physical: str, stamp: str, hashes: Any) -> Any | None:
+    """The HNSW graph published with ``stamp``'s arrays (mapped), or None below its threshold."""
+    from rag_app.store import ann
+
+    return ann.load(f"{_base(folder, physical, stamp)}.{ann.SUFFIX}", hashes)
 
 
 def forget(folder: Path, physical: str, keep: str | None = None) -> None:

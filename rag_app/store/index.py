@@ -64,7 +64,7 @@ class VectorIndex:
         self.write_batch = write_batch
         self.stop = threading.Event()  # set it to end a reindex after the current batch
         self.group_chunks = GROUP_CHUNKS
-        self.arrays_from = arrays.ARRAYS_FROM
+        self.arrays_from, self.ann_from = arrays.ARRAYS_FROM, None  # publish arrays / HNSW graph from (None: ann.ANN_FROM)
         self.publish = publish  # a shared server: publish each commit's stamp beside the collection
         self._writer: str | None = None  # our lease's identity while writing to a server
         self._physical: str | None = None
@@ -240,7 +240,7 @@ class VectorIndex:
         fill_missing_vectors(self.records, collection)
         if self.records.chunks.text_count(physical) >= self.arrays_from:
             folder = self.records.path.parent / "arrays"
-            arrays.export(self.records.chunks, physical, folder)
+            arrays.export(self.records.chunks, physical, folder, ann_from=self.ann_from)
             arrays.uncache(self.records.chunks, physical, folder)  # the arrays are now the one copy
         self._publish(physical)
         report.chunks = collection.count()
