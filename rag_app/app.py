@@ -124,8 +124,10 @@ class RagApp:
                 raise IndexMissing(f"No index at {s.persist_path}: run `rag-app reindex` first.")
             self._records = RecordStore(self.settings.persist_path / RECORDS_FILE)
             split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap, text_encoding=s.text_encoding)
-            # A local query is served by the search side without Chroma: connect on first use.
-            client = self.chroma_client(create) if s.chroma_host else (lambda: self.chroma_client(create))
+            # A local query is served by the search side without Chroma: connect on first use. The
+            # index opens its own embedded client, so a large reindex can close it (and free Chroma's
+            # in-process HNSW segment) before building the search arrays.
+            client = self.chroma_client(create) if s.chroma_host else (lambda: _open_embedded(s, create))
             self._index = VectorIndex(
                 client, self.settings.collection, self.embedder, split, self._records,
                 write_batch=max(self.settings.embed_batch_size, 1) * 4, publish=bool(s.chroma_host),
@@ -398,3 +400,9 @@ class RagApp:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _open_embedded(settings: Settings, create: bool) -> "ClientAPI":
+    from rag_app.store.chroma import open_client
+
+    return open_client(settings, create)

@@ -186,6 +186,32 @@ def test_a_published_hnsw_graph_answers_vector_search_as_the_exact_scan_does(
             d.id for d in plain.retrieve(question, k=4, search="vector")]
 
 
+def test_a_reindex_that_builds_the_graph_first_closes_its_chroma_client_and_reopens_it_after(
+    make_app, corpus: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Chroma's in-process HNSW segment (~2.2 KB per chunk) must not sit beside the graph build."""
+    from chromadb.api.client import Client
+
+    closed: list[object] = []
+    monkeypatch.setattr(Client, "close", lambda self, _close=Client.close: closed.append(self) or _close(self))
+    app = make_app(persist_dir=str(corpus.parent / "graph"))
+    index = app.vector_index(create=True)
+    index.arrays_from = index.ann_from = 0
+    first = app.reindex([corpus])
+    assert len(closed) == 1 and first.chunks > 0
+    assert index.count() == first.chunks  # opened again on the next use
+    (corpus / "pumps.md").write_text("Inflate road tyres to 6-7 bar with a floor pump.\n")
+    second = app.reindex([corpus])
+    assert len(closed) == 2 and second.chunks == first.chunks + 1
+    rebuilt = app.reindex([corpus], rebuild=True)  # deletes the old collection with a reopened client
+    assert rebuilt.chunks == second.chunks
+    assert app.retrieve("How hard should road tyres be inflated?", k=1)[0].metadata["source"].endswith("pumps.md")
+    index.ann_from = 10**9  # no graph: the client stays open
+    (corpus / "pumps.md").write_text("Inflate road tyres to 6-7 bar with a track pump.\n")
+    app.reindex([corpus])
+    assert len(closed) == 3  # only the rebuild's graph build closed it once more
+
+
 def test_published_vectors_are_the_only_copy_and_still_found_between_stamps_and_after_a_rebuild(
     make_app, corpus: Path
 ):
