@@ -212,6 +212,34 @@ def test_a_reindex_that_builds_the_graph_first_closes_its_chroma_client_and_reop
     assert len(closed) == 3  # only the rebuild's graph build closed it once more
 
 
+def test_a_fresh_cli_query_maps_the_graph_then_embeds_the_question_with_the_shipped_model(
+    make_app, corpus: Path, tmp_path: Path
+):
+    """A reader maps the graph (USearch) before it embeds the question (onnxruntime): in that import
+    order USearch's own C++ runtime crashed the process (a segfault, no answer)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    persist = tmp_path / "graph-minilm"
+    app = make_app(persist_dir=str(persist), embeddings="minilm", llm="extractive")
+    index = app.vector_index(create=True)
+    index.arrays_from = index.ann_from = 0
+    app.reindex([corpus])
+    app.close()
+    assert [p.name for p in (persist / "arrays").glob("*.hnsw.usearch")]  # the query below maps a graph
+    run = subprocess.run(
+        [sys.executable, "-m", "rag_app", "query", "How long is the warranty on an aluminium frame?", "--json"],
+        env={**os.environ, "RAG_PERSIST_DIR": str(persist), "RAG_EMBEDDINGS": "minilm", "RAG_LLM": "extractive"},
+        capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    answer = json.loads(run.stdout)
+    assert answer["sources"][0]["source"].endswith("warranty.md")
+    assert "10" in answer["answer"] or "ten" in answer["answer"].lower()
+
+
 def test_published_vectors_are_the_only_copy_and_still_found_between_stamps_and_after_a_rebuild(
     make_app, corpus: Path
 ):

@@ -48,6 +48,25 @@ REBUILD_SHARE = 0.25
 SUFFIX = "hnsw.usearch"
 
 
+def _usearch() -> Any:
+    """``usearch.index``, imported so that later extensions still work.
+
+    USearch's extension carries its own copy of the C++ runtime; imported before any module that
+    loads the system ``libstdc++``, its process-wide (GNU-unique) runtime symbols win, and a later
+    ``import onnxruntime`` (the shipped embedding model's runtime) crashes the process in
+    ``std::codecvt``. Loading the system ``libstdc++`` globally first keeps its symbols in charge.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL("libstdc++.so.6", mode=ctypes.RTLD_GLOBAL)
+    except OSError:  # not a glibc system: no shared runtime to protect
+        pass
+    import usearch.index
+
+    return usearch.index
+
+
 def keys_of(hashes: Any) -> "np.ndarray":
     """Graph keys of content hashes (a sorted ``S32`` array): the first 64 bits of each, so keys
     sort like the rows and stay the same for a text from one stamp to the next."""
@@ -62,8 +81,8 @@ def build(vectors: Any, hashes: Any, path: str | Path, previous: str | Path | No
     ``path``: ``previous`` (the last stamp's graph) updated with what changed when that is a small
     share, else built whole. Returns ``"updated"`` or ``"built"``."""
     import numpy as np
-    from usearch.index import Index, ScalarKind
 
+    Index, ScalarKind = _usearch().Index, _usearch().ScalarKind
     n, dim = vectors.shape
     keys = keys_of(hashes)
     first = np.ones(n, dtype=bool)
@@ -120,8 +139,7 @@ def load(path: str | Path, hashes: Any) -> Graph | None:
     """The graph at ``path`` memory-mapped (``hashes``: its stamp's), or None when there is none."""
     if not os.path.exists(path):
         return None
-    from usearch.index import Index
-
+    Index = _usearch().Index
     try:
         index = Index.restore(str(path), view=True)
     except (RuntimeError, ValueError, OSError):
