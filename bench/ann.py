@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--configs", default="100:16:100,200:32:200,400:48:400",
                         help="Chroma HNSW settings to compare ('' for none)")
-    parser.add_argument("--expansion", default="64,128,256", help="our graph's search beams to measure")
+    parser.add_argument("--expansion", default="128,512,1024", help="our graph's search beams to measure")
     args = parser.parse_args()
     print(f"{machine()}; index {args.index}\n")
 
