@@ -283,7 +283,9 @@ def test_published_vectors_are_the_only_copy_and_still_found_between_stamps_and_
     assert db_count(app, "embedding_cache") > 0
 
 
-def test_capped_keyword_reads_take_each_terms_highest_weights(monkeypatch: pytest.MonkeyPatch):
+def test_capped_keyword_reads_take_each_terms_highest_weights_and_grow_with_the_collection(
+    monkeypatch: pytest.MonkeyPatch,
+):
     from scipy.sparse import csr_matrix
 
     from rag_app.store import bm25
@@ -291,13 +293,19 @@ def test_capped_keyword_reads_take_each_terms_highest_weights(monkeypatch: pytes
     weights = csr_matrix(np.array([[0.1, 0.9, 0.0, 0.5], [0.3, 0.0, 0.2, 0.0]], dtype=np.float32))
     ordered = bm25.impact_order(weights)
     assert (ordered.toarray() == weights.toarray()).all()  # the same matrix, rows by weight
-    columns, totals = bm25.accumulate(ordered, [0, 1], impact_ordered=True)
-    assert dict(zip(columns.tolist(), totals.tolist())) == pytest.approx({0: 0.4, 1: 0.9, 2: 0.2, 3: 0.5})
+    columns, totals, partial = bm25.top_postings(ordered, [0, 1])
+    assert not partial and dict(zip(columns.tolist(), totals.tolist())) == pytest.approx({0: 0.4, 1: 0.9, 2: 0.2, 3: 0.5})
     monkeypatch.setattr(bm25, "POSTINGS_CAP", 1)
-    columns, totals = bm25.accumulate(ordered, [0, 1], impact_ordered=True)
-    assert dict(zip(columns.tolist(), totals.tolist())) == pytest.approx({1: 0.9, 0: 0.3})  # each term's best
-    columns, _ = bm25.accumulate(weights, [0, 1])  # a matrix built in the reader: never capped
+    monkeypatch.setattr(bm25, "POSTINGS_SHARE", 0.0)
+    columns, totals, partial = bm25.top_postings(ordered, [0, 1])
+    assert partial and dict(zip(columns.tolist(), totals.tolist())) == pytest.approx({1: 0.9, 0: 0.3})  # each term's best
+    monkeypatch.setattr(bm25, "POSTINGS_SHARE", 0.5)  # a larger collection reads further: half of 4 texts
+    columns, totals, partial = bm25.top_postings(ordered, [0, 1])
+    assert partial and dict(zip(columns.tolist(), totals.tolist())) == pytest.approx({1: 0.9, 3: 0.5, 0: 0.3, 2: 0.2})
+    columns, totals = bm25.accumulate(weights, [0, 1])  # a matrix built in the reader: every posting
     assert columns.tolist() == [0, 1, 2, 3]
+    monkeypatch.setattr(bm25, "POSTINGS_CAP", None)
+    assert bm25.read_cap(4) == 4
 
 
 def test_rescoring_from_term_counts_equals_the_weight_matrix():

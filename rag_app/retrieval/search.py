@@ -253,10 +253,10 @@ class Searcher:
         self, physical: str, query: str, n: int, allowed: set[str] | None, *, store: "ChunkStore"
     ) -> list[tuple[str, float]]:
         """BM25 over the distinct texts, expanded to chunks: only the question's postings are read
-        (at most ``POSTINGS_CAP`` per term from the writer's impact-ordered arrays)."""
+        (on the writer's impact-ordered arrays, each term's highest weights: ``bm25.read_cap``)."""
         import numpy as np
 
-        from rag_app.store.bm25 import accumulate, rescore, terms, truncated
+        from rag_app.store.bm25 import accumulate, rescore, terms, top_postings
 
         view = self.view(physical, store)
         if view.bm25 is None:
@@ -264,9 +264,14 @@ class Searcher:
                 if view.bm25 is None:
                     view.bm25 = store.term_matrix(physical, view.row)
         ids = [i for i in store.term_ids(terms(query)) if i < view.bm25.shape[0]]
-        columns, totals = accumulate(view.bm25, ids, impact_ordered=view.impact_ordered)
-        if view.impact_ordered and truncated(view.bm25, ids):  # the best candidates' sums are partial:
-            best = np.argsort(-totals, kind="stable")[: max(4 * n, 64)]  # score them exactly
+        partial = False
+        if view.impact_ordered and allowed is None:  # each term's highest weights (bm25.read_cap)
+            columns, totals, partial = top_postings(view.bm25, ids)
+        else:  # a filter may drop any text: every posting of the question's terms
+            columns, totals = accumulate(view.bm25, ids)
+        if partial:  # the best candidates' sums are lower bounds: score them exactly
+            width = min(len(totals), max(4 * n, 64))
+            best = np.argpartition(-totals, width - 1)[:width] if width < len(totals) else np.arange(len(totals))
             hashes = [view.hashes[int(columns[i])] for i in best]
             blobs = store.term_counts(physical, hashes)
             df = [int(view.bm25.indptr[t + 1]) - int(view.bm25.indptr[t]) for t in ids]

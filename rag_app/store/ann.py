@@ -38,11 +38,13 @@ ANN_FROM = 200_000
 #: Graph degree and build-time beam (USearch's defaults are 16 and 128).
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
-#: Search beam: candidates the graph walk keeps (more: better recall, slower). Measured with the
-#: shipped MiniLM on 100,650 generated texts (``bench/ann.py``, 400 questions): recall@4 against
-#: the exact scan 0.926 / 0.977 / 0.993 / 0.997 at 128 / 384 / 768 / 1024, p50 0.6 / 1.1 / 2.5 /
-#: 2.7 ms (the shared QA sets reach 0.994-0.996 already at 128).
-EXPANSION_SEARCH = 1024
+#: Search beam: candidates the graph walk keeps (more: better recall, slower, more of the mapped
+#: file touched). Measured with the shipped MiniLM on 100,650 generated texts (``bench/ann.py``,
+#: 400 questions): recall@4 against the exact scan 0.926 / 0.977 / 0.986 / 0.993 / 0.997 at 128 /
+#: 384 / 512 / 768 / 1024 (p50 0.6 / 1.1 / 1.6 / 2.5 / 2.7 ms; the shared QA sets reach 0.994-0.996
+#: already at 128). At 1M chunks (``bench/scale.py``, fake vectors) 1024 doubled warm hybrid p95
+#: (24 -> 53 ms) and cold-query RSS grew 692 -> 758 MB, so 512.
+EXPANSION_SEARCH = 512
 #: Rows added to the graph per call (progress and memory stay bounded).
 _ADD_PAGE = 50_000
 #: A run that removes or adds more than this share of the texts rebuilds the graph whole;
