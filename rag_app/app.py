@@ -116,6 +116,7 @@ class RagApp:
         """The index over Chroma and the search side; ``create`` starts one where there is none."""
         if self._index is None:
             from loaders import SplitConfig
+            from rag_app.store.chroma import open_client
             from rag_app.store.index import VectorIndex
             from rag_app.store.records import RecordStore
 
@@ -124,10 +125,7 @@ class RagApp:
                 raise IndexMissing(f"No index at {s.persist_path}: run `rag-app reindex` first.")
             self._records = RecordStore(self.settings.persist_path / RECORDS_FILE)
             split = SplitConfig(self.settings.chunk_size, self.settings.chunk_overlap, text_encoding=s.text_encoding)
-            # A local query is served by the search side without Chroma: connect on first use. The
-            # index opens its own embedded client, so a large reindex can close it (and free Chroma's
-            # in-process HNSW segment) before building the search arrays.
-            client = self.chroma_client(create) if s.chroma_host else (lambda: _open_embedded(s, create))
+            client = self.chroma_client(create) if s.chroma_host else (lambda: open_client(s, create))
             self._index = VectorIndex(
                 client, self.settings.collection, self.embedder, split, self._records,
                 write_batch=max(self.settings.embed_batch_size, 1) * 4, publish=bool(s.chroma_host),
@@ -400,9 +398,3 @@ class RagApp:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def _open_embedded(settings: Settings, create: bool) -> "ClientAPI":
-    from rag_app.store.chroma import open_client
-
-    return open_client(settings, create)

@@ -1,8 +1,7 @@
 """The vector index: embed chunks into a Chroma collection, keep it in step with the files.
 
-A reindex is idempotent and incremental by construction. Chunk ids derive from
-the source path and the chunk's content, so unchanged text keeps its id and is
-never embedded twice. Per run:
+A reindex is idempotent and incremental by construction. Chunk ids derive from the source path
+and the chunk's content, so unchanged text keeps its id and is never embedded twice. Per run:
 
 1. walk the paths; a file whose size and mtime match its record is unchanged;
 2. read the others, split them, and compare their chunk ids with what the
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from loaders import Chunk, FoundFile, SplitConfig
 from rag_app.errors import IndexMismatch, IndexMissing
-from rag_app.store import ann, arrays, lease
+from rag_app.store import ann, arrays, lease, writes
 from rag_app.store.mirror import fill_missing_vectors
 from rag_app.store.plan import Changes, plan_groups, removed_sources
 from rag_app.store.records import FileRecord, RecordStore
@@ -42,8 +41,6 @@ ALIASES = lease.ALIASES  # a collection whose metadata maps index names to physi
 SCHEMA_VERSION = 1
 #: Chunks read, embedded and committed per group of a reindex: what bounds its memory.
 GROUP_CHUNKS = 4096
-#: Chunks written to Chroma per upsert call (capped by the client's own maximum batch size).
-UPSERT_CHUNKS = 4096
 
 class VectorIndex:
     """One Chroma collection plus the records of the files it was built from."""
@@ -59,8 +56,7 @@ class VectorIndex:
         publish: bool = False,
     ) -> None:
         self._client = client
-        #: How an embedded client is opened (again, after :meth:`release_client`); None for a given client.
-        self._factory = client if callable(client) and not hasattr(client, "get_collection") else None
+        self._factory = client if callable(client) and not hasattr(client, "get_collection") else None  # reopens
         self.name = name
         self.embedder = embedder
         self.split = split
@@ -76,9 +72,8 @@ class VectorIndex:
         self._max_batch_size: int | None = None
 
     def release_client(self) -> None:
-        """Close the embedded client this index opened, so Chroma's in-process HNSW segment
-        (~2.2 KB per chunk) leaves memory once no other client of the same store holds it; the
-        next use opens another. A given client (a server's, or one passed in) is left alone."""
+        """Close the embedded client this index opened: Chroma's in-process HNSW segment (~2.2 KB per chunk)
+        leaves memory unless another client holds the store. A given client (a server's) is left alone."""
         if self._factory is not None and self._client is not self._factory:
             self._client.close()  # type: ignore[union-attr]
             self._client = self._factory
@@ -255,7 +250,6 @@ class VectorIndex:
         texts = self.records.chunks.text_count(physical)
         if texts >= self.arrays_from:
             if texts >= (ann.ANN_FROM if self.ann_from is None else self.ann_from):
-                del collection
                 self.release_client()  # the graph build needs the memory Chroma's segment held
             folder = self.records.path.parent / "arrays"
             arrays.export(self.records.chunks, physical, folder, ann_from=self.ann_from)
@@ -394,54 +388,11 @@ class VectorIndex:
     def _write(
         self, collection: "Collection", chunks: list[Chunk], progress: Progress | None, before: int = 0, total: int = 0,
     ) -> int:
-        """Embed ``chunks`` in batches of :attr:`write_batch` (``progress(before + done, total)``
-        after each) and upsert them to Chroma in calls of up to :data:`UPSERT_CHUNKS`: each
-        upsert has a fixed cost (a transaction, the HNSW segment's bookkeeping), ~14% of a 256-chunk
-        call. Chunks already embedded when :attr:`stop` is set are still written."""
-        import numpy as np
-
-        done = 0
-        pending: list[tuple[Sequence[Chunk], np.ndarray]] = []
-        limit = min(UPSERT_CHUNKS, self._max_batch(), max(len(chunks), 1))
-
-        def flush() -> None:
-            nonlocal done
-            batch = [c for part, _ in pending for c in part]
-            vectors = np.concatenate([v for _, v in pending])
-            for start in range(0, len(batch), limit):
-                part = batch[start : start + limit]
-                collection.upsert(
-                    ids=[c.id for c in part],
-                    embeddings=vectors[start : start + limit],  # type: ignore[arg-type]
-                    documents=[c.text for c in part],
-                    metadatas=[c.metadata() for c in part],  # type: ignore[misc]
-                )
-            done += len(batch)
-            pending.clear()
-
-        waiting = 0
-        for batch in _batches(chunks, self.write_batch):
-            if self.stop.is_set():
-                break
-            pending.append((batch, self._embed(batch)))
-            waiting += len(batch)
-            if progress:
-                progress(before + done + waiting, max(total, before + done + waiting))
-            if waiting >= limit:
-                flush()
-                waiting = 0
-        if pending:
-            flush()
-        return done
-
-    def _max_batch(self) -> int:
-        """The most records the client takes in one call (Chroma's SQLite-bound limit, ~5,000)."""
-        if self._max_batch_size is None:
-            try:
-                self._max_batch_size = max(int(self.client.get_max_batch_size()), 1)
-            except Exception:  # an old server or client without the call
-                self._max_batch_size = self.write_batch
-        return self._max_batch_size
+        """Embed and upsert ``chunks`` (:func:`rag_app.store.writes.write_chunks`); how many were written."""
+        self._max_batch_size = self._max_batch_size or writes.max_batch(self.client, self.write_batch)
+        return writes.write_chunks(collection, chunks, self._embed, embed_batch=self.write_batch, stop=self.stop,
+                                   upsert=min(writes.UPSERT_CHUNKS, self._max_batch_size), progress=progress,
+                                   before=before, total=total)
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
