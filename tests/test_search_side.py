@@ -212,6 +212,24 @@ def test_a_reindex_that_builds_the_graph_first_closes_its_chroma_client_and_reop
     assert len(closed) == 3  # only the rebuild's graph build closed it once more
 
 
+def test_a_no_change_reindex_reads_nothing_from_embedded_chroma(make_app, corpus: Path, monkeypatch: pytest.MonkeyPatch):
+    """Any read of an embedded collection loads its whole HNSW segment (2.2 GB at 1M chunks): a
+    scheduled run that finds nothing changed must not pay it."""
+    from chromadb.api.models.Collection import Collection
+
+    app = make_app()
+    first = app.reindex([corpus])
+    reads: list[str] = []
+    for name in ("count", "get", "query", "peek"):
+        original = getattr(Collection, name)
+        monkeypatch.setattr(Collection, name, lambda self, *a, _n=name, _o=original, **kw: reads.append(_n) or _o(self, *a, **kw))
+    again = app.reindex([corpus])
+    assert reads == [] and (again.chunks, again.added, again.deleted) == (first.chunks, 0, 0)
+    (corpus / "extra.txt").write_text("Brand new text about saddles and bells.\n")
+    third = app.reindex([corpus])
+    assert "count" in reads and third.chunks == first.chunks + 1  # a changing run counts what Chroma holds
+
+
 def test_a_fresh_cli_query_maps_the_graph_then_embeds_the_question_with_the_shipped_model(
     make_app, corpus: Path, tmp_path: Path
 ):

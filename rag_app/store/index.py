@@ -211,9 +211,8 @@ class VectorIndex:
     ) -> IndexReport:
         """Bring the collection in step with ``found`` (the files now under ``roots``).
 
-        Streams: files are read, split, embedded and written a group at a time
-        (:data:`GROUP_CHUNKS` chunks), each group committed before the next is read.
-        ``unreadable``: entries the walk could not use, reported as skipped.
+        Streams: files are read, split, embedded and written a group at a time (:data:`GROUP_CHUNKS`
+        chunks), each committed before the next is read. ``unreadable``: reported as skipped.
         """
         started = time.perf_counter()
         report = IndexReport(files=len(found), dry_run=dry_run)
@@ -221,8 +220,8 @@ class VectorIndex:
         collection = self.collection(create=not dry_run) if not dry_run else self._maybe_collection()
         physical = self.physical_name()
         records = self.records.lookup(physical)
-        if collection is not None and not dry_run:
-            self.sync_search_side(collection)
+        if collection is not None and not dry_run and (self.publish or not self.records.chunks.knows(physical)):
+            self.sync_search_side(collection)  # embedded, a known collection is in step by construction
         planned = [0]
         for changes in plan_groups(found, records, collection, self.split, report, verify=verify,
                                    budget=self.group_chunks):
@@ -246,7 +245,8 @@ class VectorIndex:
                 collection.delete(where={"source": source})
             self.records.forget(physical, removed)
         fill_missing_vectors(self.records, collection)
-        report.chunks = collection.count()
+        wrote = self.publish or report.embedded or report.added or report.updated or report.deleted or removed
+        report.chunks = collection.count() if wrote else self.records.chunks.count(physical)  # Chroma's loads it all
         texts = self.records.chunks.text_count(physical)
         if texts >= self.arrays_from:
             if texts >= (ann.ANN_FROM if self.ann_from is None else self.ann_from):

@@ -83,7 +83,8 @@ def plan_groups(
     changes, pending = Changes(), 0
     version = loader_version(split)
     # An empty collection holds no chunk of a file without a record: no need to ask it per file.
-    fresh = collection is None or collection.count() == 0
+    # Asked only once a file changed (counting makes embedded Chroma load its whole vector segment).
+    fresh: list[bool] = []
     for f in found:
         source = str(f.path)
         record = records.get(source)
@@ -122,7 +123,9 @@ def plan_groups(
         del data
         report.files_indexed += 1
         report.warnings.extend(FileWarning(source, n.reason, n.line, n.page) for n in notices)
-        changes.plans.append(plan_file(None if fresh and record is None else collection, f, file_hash, chunks, record))
+        if record is None and not fresh:
+            fresh.append(collection is None or collection.count() == 0)
+        changes.plans.append(plan_file(None if record is None and fresh[0] else collection, f, file_hash, chunks, record))
         pending += len(chunks)
         if pending >= budget:
             _count(changes, split, report)
