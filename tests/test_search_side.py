@@ -186,10 +186,10 @@ def test_a_published_hnsw_graph_answers_vector_search_as_the_exact_scan_does(
             d.id for d in plain.retrieve(question, k=4, search="vector")]
 
 
-def test_a_reindex_that_builds_the_graph_first_closes_its_chroma_client_and_reopens_it_after(
+def test_a_reindex_that_publishes_arrays_first_closes_its_chroma_client_and_reopens_it_after(
     make_app, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """Chroma's in-process HNSW segment (~2.2 KB per chunk) must not sit beside the graph build."""
+    """Chroma's in-process HNSW segment (~2.2 KB per chunk) must not sit beside the export and graph build."""
     from chromadb.api.client import Client
 
     closed: list[object] = []
@@ -206,10 +206,10 @@ def test_a_reindex_that_builds_the_graph_first_closes_its_chroma_client_and_reop
     rebuilt = app.reindex([corpus], rebuild=True)  # deletes the old collection with a reopened client
     assert rebuilt.chunks == second.chunks
     assert app.retrieve("How hard should road tyres be inflated?", k=1)[0].metadata["source"].endswith("pumps.md")
-    index.ann_from = 10**9  # no graph: the client stays open
+    index.arrays_from = 10**9  # a small index publishes no arrays: the client stays open
     (corpus / "pumps.md").write_text("Inflate road tyres to 6-7 bar with a track pump.\n")
     app.reindex([corpus])
-    assert len(closed) == 3  # only the rebuild's graph build closed it once more
+    assert len(closed) == 3  # only the rebuild's export closed it once more
 
 
 def test_a_no_change_reindex_reads_nothing_from_embedded_chroma(make_app, corpus: Path, monkeypatch: pytest.MonkeyPatch):

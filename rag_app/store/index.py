@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from loaders import Chunk, FoundFile, SplitConfig
 from rag_app.errors import IndexMismatch, IndexMissing
-from rag_app.store import ann, arrays, lease, writes
+from rag_app.store import arrays, lease, writes
 from rag_app.store.mirror import fill_missing_vectors
 from rag_app.store.plan import Changes, plan_groups, removed_sources
 from rag_app.store.records import FileRecord, RecordStore
@@ -249,8 +249,7 @@ class VectorIndex:
         report.chunks = collection.count() if wrote else self.records.chunks.count(physical)  # Chroma's loads it all
         texts = self.records.chunks.text_count(physical)
         if texts >= self.arrays_from:
-            if texts >= (ann.ANN_FROM if self.ann_from is None else self.ann_from):
-                self.release_client()  # the graph build needs the memory Chroma's segment held
+            self.release_client()  # the export (and graph build) needs the memory Chroma's segment holds
             folder = self.records.path.parent / "arrays"
             arrays.export(self.records.chunks, physical, folder, ann_from=self.ann_from)
             arrays.uncache(self.records.chunks, physical, folder)  # the arrays are now the one copy
