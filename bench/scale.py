@@ -221,9 +221,10 @@ def exactness(app, questions: list[str], top: int, efs: list[int], float32_upto:
             kth = min(d.metadata["score"] for d in want) if want else 0.0
             ties += sum(1 for d in got if d.metadata["score"] >= kth - 1e-6)
         out["graph_recall"], out["graph_ties"] = hits / (top * len(questions)), ties / (top * len(questions))
-    collection = app.vector_index().collection()
-    if collection.count() > float32_upto:
+    index = app.vector_index()
+    if index.records.chunks.count(view.collection) > float32_upto:  # Chroma's count would load its segment
         return out
+    collection = index.collection()
     ids: list[str] = []
     parts = []
     for offset in range(0, collection.count(), 5000):

@@ -87,7 +87,8 @@ def build(vectors: Any, hashes: Any, path: str | Path, previous: str | Path | No
     share, else built whole. Returns ``"updated"`` or ``"built"``."""
     import numpy as np
 
-    Index, ScalarKind = _usearch().Index, _usearch().ScalarKind
+    usearch = _usearch()
+    Index, ScalarKind = usearch.Index, usearch.ScalarKind
     n, dim = vectors.shape
     keys = keys_of(hashes)
     first = np.ones(n, dtype=bool)

@@ -144,11 +144,8 @@ def bm25_weights(columns: Sequence[int], blobs: Sequence[bytes], n: int, k1: flo
 def accumulate(matrix: Any, term_ids: Sequence[int]) -> tuple[Any, Any]:
     """``(text columns, BM25 scores)`` of every text sharing a term with the question (float32):
     all of the question's rows of the CSR ``matrix`` (see :func:`top_postings` for a bounded read)."""
-    import numpy as np
-
-    columns = [np.asarray(matrix.indices[matrix.indptr[t] : matrix.indptr[t + 1]]) for t in term_ids]
-    weights = [np.asarray(matrix.data[matrix.indptr[t] : matrix.indptr[t + 1]], dtype=np.float32) for t in term_ids]
-    return _summed(columns, weights, matrix.shape[1])
+    touched, sums, _ = _read(matrix, term_ids, None)
+    return touched, sums
 
 
 def top_postings(matrix: Any, term_ids: Sequence[int]) -> tuple[Any, Any, bool]:
@@ -156,14 +153,18 @@ def top_postings(matrix: Any, term_ids: Sequence[int]) -> tuple[Any, Any, bool]:
     CSR ``matrix``: at most :func:`read_cap` postings per term, its highest weights. ``partial``:
     some postings stayed unread, so the sums are lower bounds and the best texts should be
     rescored exactly (:func:`rescore`)."""
+    return _read(matrix, term_ids, read_cap(matrix.shape[1]))
+
+
+def _read(matrix: Any, term_ids: Sequence[int], cap: int | None) -> tuple[Any, Any, bool]:
+    """The first ``cap`` postings (None: all) of each term's row, summed per text; whether any were left."""
     import numpy as np
 
-    cap = read_cap(matrix.shape[1])
     columns, weights, partial = [], [], False
     for term in term_ids:
         start, end = int(matrix.indptr[term]), int(matrix.indptr[term + 1])
-        partial = partial or end - start > cap
-        end = min(end, start + cap)
+        if cap is not None and end - start > cap:
+            partial, end = True, start + cap
         columns.append(np.asarray(matrix.indices[start:end]))
         weights.append(np.asarray(matrix.data[start:end], dtype=np.float32))
     touched, sums = _summed(columns, weights, matrix.shape[1])

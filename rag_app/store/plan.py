@@ -84,7 +84,7 @@ def plan_groups(
     version = loader_version(split)
     # An empty collection holds no chunk of a file without a record: no need to ask it per file.
     # Asked only once a file changed (counting makes embedded Chroma load its whole vector segment).
-    fresh: list[bool] = []
+    fresh: bool | None = None
     for f in found:
         source = str(f.path)
         record = records.get(source)
@@ -123,9 +123,9 @@ def plan_groups(
         del data
         report.files_indexed += 1
         report.warnings.extend(FileWarning(source, n.reason, n.line, n.page) for n in notices)
-        if record is None and not fresh:
-            fresh.append(collection is None or collection.count() == 0)
-        changes.plans.append(plan_file(None if record is None and fresh[0] else collection, f, file_hash, chunks, record))
+        if record is None and fresh is None:
+            fresh = collection is None or collection.count() == 0
+        changes.plans.append(plan_file(None if record is None and fresh else collection, f, file_hash, chunks, record))
         pending += len(chunks)
         if pending >= budget:
             _count(changes, split, report)

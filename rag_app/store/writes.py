@@ -41,36 +41,37 @@ def write_chunks(
 
     import numpy as np
 
-    pending: list[tuple[Sequence[Chunk], Any]] = []
-    done = waiting = 0
+    chunks_waiting: list[Chunk] = []
+    vectors_waiting: list[Any] = []
+    done = 0
     flushed = time.monotonic()
 
     def flush() -> None:
-        nonlocal done, waiting, flushed
-        batch = [c for part, _ in pending for c in part]
-        vectors = np.concatenate([v for _, v in pending])
-        for start in range(0, len(batch), upsert):
-            part = batch[start : start + upsert]
+        nonlocal done, flushed
+        vectors = np.concatenate(vectors_waiting)
+        for start in range(0, len(chunks_waiting), upsert):
+            part = chunks_waiting[start : start + upsert]
             collection.upsert(
                 ids=[c.id for c in part],
                 embeddings=vectors[start : start + upsert],  # type: ignore[arg-type]
                 documents=[c.text for c in part],
                 metadatas=[c.metadata() for c in part],  # type: ignore[misc]
             )
-        done += len(batch)
-        pending.clear()
-        waiting, flushed = 0, time.monotonic()
+        done += len(chunks_waiting)
+        chunks_waiting.clear()
+        vectors_waiting.clear()
+        flushed = time.monotonic()
 
     for start in range(0, len(chunks), embed_batch):
         if stop.is_set():
             break
         batch = chunks[start : start + embed_batch]
-        pending.append((batch, embed(batch)))
-        waiting += len(batch)
+        vectors_waiting.append(embed(batch))
+        chunks_waiting.extend(batch)
         if progress:
-            progress(before + done + waiting, max(total, before + done + waiting))
-        if waiting >= upsert or time.monotonic() - flushed >= FLUSH_SECONDS:
+            progress(before + done + len(chunks_waiting), max(total, before + done + len(chunks_waiting)))
+        if len(chunks_waiting) >= upsert or time.monotonic() - flushed >= FLUSH_SECONDS:
             flush()
-    if pending:
+    if chunks_waiting:
         flush()
     return done
