@@ -158,7 +158,9 @@ def test_a_published_hnsw_graph_answers_vector_search_as_the_exact_scan_does(
     index.arrays_from = index.ann_from = 0  # publish the arrays and the graph at any size
     app.reindex([corpus])
     folder = corpus.parent / "graph" / "arrays"
-    assert sorted(p.name.split(".", 1)[1] for p in folder.iterdir() if p.name.endswith(".usearch")) == ["hnsw.usearch"]
+    # the graph holds the int8 codes: no separate vectors file beside it (one copy)
+    assert sorted(p.name.split(".", 1)[1] for p in folder.iterdir()) == [
+        "bm25-data.npy", "bm25-indices.npy", "bm25-indptr.npy", "bm25-stats.npy", "hashes.npy", "hnsw.usearch", "scales.npy"]
     questions = ("How long is the warranty on an aluminium frame?", "error code E01 battery", "chain oil")
     for question in questions:
         for search in ("vector", "hybrid", "mmr"):
@@ -167,8 +169,18 @@ def test_a_published_hnsw_graph_answers_vector_search_as_the_exact_scan_does(
             assert [d.id for d in got] == [d.id for d in want], search
             assert [d.metadata["score"] for d in got] == pytest.approx([d.metadata["score"] for d in want], abs=5e-3)
     assert app.searcher.loaded.graph is not None  # the graph answered, not a scan
-    filtered = app.retrieve("warranty", k=4, search="vector", where="source:*warranty.md")  # a filter scans exactly
-    assert filtered and all(d.metadata["source"].endswith("warranty.md") for d in filtered)
+    for where in ("source:*warranty.md", "source:*.md", "source:*nothing-like-this*.md"):
+        try:  # a filter scores the rows of the texts it keeps, read from the graph, exactly
+            want = plain.retrieve("warranty frame", k=4, search="vector", where=where)
+        except Exception as error:
+            with pytest.raises(type(error)):
+                app.retrieve("warranty frame", k=4, search="vector", where=where)
+            continue
+        got = app.retrieve("warranty frame", k=4, search="vector", where=where)
+        assert [d.id for d in got] == [d.id for d in want] and got
+        assert [d.metadata["score"] for d in got] == pytest.approx([d.metadata["score"] for d in want], abs=5e-3)
+    assert all(d.metadata["source"].endswith("warranty.md")
+               for d in app.retrieve("warranty", k=4, search="vector", where="source:*warranty.md"))
     from rag_app.store import ann
 
     monkeypatch.setattr(ann, "REBUILD_SHARE", 1.0)  # this tiny corpus changes by a large share: update anyway
@@ -258,15 +270,20 @@ def test_a_fresh_cli_query_maps_the_graph_then_embeds_the_question_with_the_ship
     assert "10" in answer["answer"] or "ten" in answer["answer"].lower()
 
 
+@pytest.mark.parametrize("graph", [False, True], ids=["vectors-file", "graph"])
 def test_published_vectors_are_the_only_copy_and_still_found_between_stamps_and_after_a_rebuild(
-    make_app, corpus: Path
+    make_app, corpus: Path, graph: bool
 ):
+    """With a graph its int8 codes are the one copy: lent to the next stamp and collection from it."""
     plain = make_app()
     plain.reindex([corpus])
     app = make_app(persist_dir=str(corpus.parent / "mapped"))
     app.vector_index(create=True).arrays_from = 0
+    app.vector_index().ann_from = 0 if graph else None
     app.reindex([corpus])
     assert db_count(app, "embedding_cache") == 0  # the published arrays hold the one copy
+    names = [p.name for p in (corpus.parent / "mapped" / "arrays").iterdir()]
+    assert (any(n.endswith(".vectors.npy") for n in names), any(n.endswith(".usearch") for n in names)) == (not graph, graph)
 
     def same_answers() -> None:
         for question in ("How long is the warranty on an aluminium frame?", "error code E01 battery"):
@@ -369,3 +386,5 @@ def test_the_writers_one_pass_build_equals_weights_then_impact_order():
         row = built.data[built.indptr[term]:built.indptr[term + 1]]
         assert (np.diff(row) <= 0).all()
     assert bm25.impact_ordered_weights(bm25.TermCounts(), 7).shape[1] == 7
+
+

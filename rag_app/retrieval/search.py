@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Collection
 
 from rag_app.errors import ConfigError, IndexMissing
 from rag_app.retrieval.options import RetrievalOptions, glob_matches, make_document, parse_where
@@ -121,15 +121,15 @@ class Searcher:
         with self._loading:
             view = self._view
             if view is None or (view.collection, view.generation) != (physical, generation):
-                from rag_app.store.arrays import Hashes, Positions, Quantized, graph, load
+                from rag_app.store.arrays import Quantized, load
+                from rag_app.store.sorted_hashes import Hashes, Positions
 
-                stamp = store.stamp(physical)
-                mapped = load(self.arrays, physical, stamp)
+                mapped = load(self.arrays, physical, store.stamp(physical))
                 if mapped is not None:  # published by the writer: mapped, not loaded
                     keys, matrix, bm25 = mapped
                     quantized = isinstance(matrix, Quantized)  # int8 sets are impact-ordered
                     view = _View(physical, generation, Hashes(keys), matrix, Positions(keys), bm25,
-                                 impact_ordered=quantized, graph=graph(self.arrays, physical, stamp, keys) if quantized else None)
+                                 impact_ordered=quantized, graph=matrix.graph if quantized else None)
                 else:
                     hashes, matrix = store.matrix(physical)
                     view = _View(physical, generation, hashes, matrix, {h: i for i, h in enumerate(hashes)})
@@ -142,7 +142,8 @@ class Searcher:
         """The vectors (and BM25 weights) the last search used, for inspection."""
         return self._view
 
-    def _allowed(self, store: "ChunkStore", physical: str, where: str) -> set[str]:
+    def _allowed(self, store: "ChunkStore", physical: str, where: str) -> dict[str, str]:
+        """``chunk id -> content hash`` of the chunks a ``where`` filter keeps."""
         field, pattern = parse_where(where)
         values = sorted({str(v) for v in store.field_values(physical, field)})
         matching = [v for v in values if glob_matches(field, v, pattern)]
@@ -181,6 +182,9 @@ class Searcher:
             if view.graph is not None and allowed is None:
                 columns = view.graph.nearest(q, max(2 * fetch, 32))
                 scores = view.matrix.rows(columns) @ q
+            elif view.graph is not None:  # a filter: exactly, over the rows of the texts it keeps
+                columns = view.row.rows_of(set(allowed.values()))
+                scores = view.matrix.dot(q, columns)
             else:
                 scores = product(view.matrix, q)
         known = dict(zip(columns.tolist(), scores.tolist())) if columns is not None else None
@@ -222,7 +226,7 @@ class Searcher:
         return documents
 
     def exact(
-        self, physical: str, view: _View, scores: Any, n: int, allowed: set[str] | None, *, store: "ChunkStore",
+        self, physical: str, view: _View, scores: Any, n: int, allowed: Collection[str] | None, *, store: "ChunkStore",
         columns: Any = None,
     ) -> list[tuple[str, float]]:
         """The ``n`` chunks of the best-scoring distinct texts, exactly: ``(chunk_id, score)``.
@@ -250,7 +254,7 @@ class Searcher:
         return out[:n]
 
     def keyword(
-        self, physical: str, query: str, n: int, allowed: set[str] | None, *, store: "ChunkStore"
+        self, physical: str, query: str, n: int, allowed: Collection[str] | None, *, store: "ChunkStore"
     ) -> list[tuple[str, float]]:
         """BM25 over the distinct texts, expanded to chunks: only the question's postings are read
         (on the writer's impact-ordered arrays, each term's highest weights: ``bm25.read_cap``)."""

@@ -4,10 +4,11 @@ Exact search scans every distinct text's int8 vector (:mod:`rag_app.store.arrays
 0.18 us per text per question on this 2-core machine, 36 ms at 200k texts, 120-180 ms at 1M,
 and a first query touches every page of the vectors file. From :data:`ANN_FROM` distinct texts
 the writer therefore also publishes ``NAME--STAMP.hnsw.usearch``: a `USearch
-<https://github.com/unum-cloud/usearch>`_ HNSW graph (cosine, ``i8``) built from the same
-int8 codes as the vectors file, keyed by the first 64 bits of each text's content hash (keys sort
-like the rows, and a text keeps its key across stamps). It is part of the stamp's set (written
-before the hashes file that completes it, deleted with it). A run that changes a small share of
+<https://github.com/unum-cloud/usearch>`_ HNSW graph (cosine, ``i8``) of the same int8 codes,
+keyed by the first 64 bits of each text's content hash (keys sort like the rows, and a text keeps
+its key across stamps). It stores the codes itself, so it replaces the vectors file
+(:class:`rag_app.store.arrays.GraphRows`; kept only if two texts ever share a key). It is part of
+the stamp's set (written before the hashes file that completes it, deleted with it). A run that changes a small share of
 the texts updates the previous stamp's graph (removes what left, adds what came) instead of
 building it again.
 
@@ -17,8 +18,8 @@ of distinct texts would store every text's float32 vector again (~1.9 KB per tex
 graph holds one int8 vector per distinct text (384 B at 384 dimensions) plus its links.
 
 A reader maps it (``view``: nothing copied) and asks it for the best rows; search then rescores
-those candidates exactly from the vectors file, so the scores shown are the exact path's. A
-``where`` filter scans exactly: the graph cannot skip what the filter drops.
+those candidates exactly from their codes and scales, so the scores shown are the exact path's. A
+``where`` filter scores exactly the rows of the texts it keeps: the graph cannot skip what it drops.
 Recall against exact search is measured by ``bench/ann.py`` and ``bench/scale.py``.
 """
 
@@ -81,6 +82,14 @@ def keys_of(hashes: Any) -> "np.ndarray":
     return np.frombuffer(bytes.fromhex(prefixes.decode()), dtype=">u8").astype(np.uint64)
 
 
+def holds_every_row(hashes: Any) -> bool:
+    """Whether a graph of ``hashes`` (sorted) holds a vector for each: no two share a key."""
+    import numpy as np
+
+    keys = keys_of(hashes)
+    return bool(np.all(keys[1:] != keys[:-1]))
+
+
 def build(vectors: Any, hashes: Any, path: str | Path, previous: str | Path | None = None, threads: int = 0) -> str:
     """Write the graph of ``vectors`` (int8 rows of the sorted ``hashes``, e.g. memory-mapped) to
     ``path``: ``previous`` (the last stamp's graph) updated with what changed when that is a small
@@ -139,6 +148,17 @@ class Graph:
             found = self.index.search(codes, min(count, len(self.index)))
         prefixes = np.asarray([f"{int(k):016x}" for k in found.keys], dtype="S16")
         return np.searchsorted(self.hashes, prefixes).astype(np.int64)
+
+    def codes(self, rows: "np.ndarray") -> "np.ndarray":
+        """The int8 codes the graph stores for ``rows`` (of its stamp's sorted hashes)."""
+        import numpy as np
+
+        keys = keys_of(self.hashes[rows])
+        with self._lock:
+            found = self.index.get(keys, dtype=np.int8)
+        if not len(found):
+            return np.zeros((0, self.index.ndim), dtype=np.int8)
+        return np.stack(found)
 
 
 def load(path: str | Path, hashes: Any) -> Graph | None:

@@ -8,7 +8,10 @@ the writer writes, per collection and stamp (the search side's generation token)
 - ``NAME--STAMP.vectors.npy`` + ``.scales.npy``: their vectors in that order, **int8** with one
   float32 scale per vector (a quarter of float32's bytes; float16 was half, but numpy converts it
   8x slower than int8 when scoring), written a page at a time, so the writer never holds them all;
-  ranking against float32 is measured by ``bench/scale.py`` (``exact int8 vs float32 recall``);
+  ranking against float32 is measured by ``bench/scale.py`` (``exact int8 vs float32 recall``).
+  From :data:`rag_app.store.ann.ANN_FROM` texts the HNSW graph (``NAME--STAMP.hnsw.usearch``) is
+  built from these codes and stores them itself, so the vectors file is not published beside it
+  (:class:`GraphRows` reads rows from the graph; 384 B per text at 384 dimensions saved);
 - ``NAME--STAMP.bm25-{data,indices,indptr}.npy``: the BM25 weights as a (terms x texts) CSR matrix,
   each term's row impact-ordered (highest weight first), so a question reads at most
   :data:`rag_app.store.bm25.POSTINGS_CAP` postings per term; ``bm25-stats.npy`` (texts, average
@@ -33,6 +36,8 @@ import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+from rag_app.store.sorted_hashes import Positions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,42 +69,74 @@ def _stamps(folder: Path, physical: str) -> list[str]:
 
 
 class Quantized:
-    """Vectors as int8 codes times one float32 scale per row (both usually memory-mapped)."""
+    """Vectors as int8 codes times one float32 scale per row (both usually memory-mapped).
+
+    ``graph``: the stamp's HNSW graph (:mod:`rag_app.store.ann`), when one was published.
+    """
+
+    graph: Any = None
 
     def __init__(self, codes: Any, scale: Any) -> None:
         self.codes = codes
         self.scale = scale
 
     def __len__(self) -> int:
-        return len(self.codes)
+        return len(self.scale)
 
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.codes.shape)  # type: ignore[return-value]
 
+    def _codes(self, at: Any) -> "np.ndarray":
+        """int8 codes of rows ``at`` (a slice, or sorted row numbers)."""
+        return self.codes[at]
+
     def __getitem__(self, i: int) -> "np.ndarray":
         import numpy as np
 
-        return self.codes[i].astype(np.float32) * np.float32(self.scale[i])
+        return self.rows(np.asarray([i]))[0]
 
     def rows(self, at: Any) -> "np.ndarray":
         """Rows ``at`` (an index array) as float32 (only those pages are read)."""
         import numpy as np
 
+        at = np.asarray(at, dtype=np.int64)
         order = np.argsort(at, kind="stable")  # ascending reads from the map
-        out = np.empty((len(at), self.codes.shape[1]), dtype=np.float32)
-        out[order] = self.codes[at[order]].astype(np.float32) * self.scale[at[order]][:, None]
+        out = np.empty((len(at), self.shape[1]), dtype=np.float32)
+        out[order] = self._codes(at[order]).astype(np.float32) * self.scale[at[order]][:, None]
         return out
 
-    def dot(self, q: Any) -> "np.ndarray":
-        """``vectors @ q`` in float32, a block of rows at a time (the map is never copied whole)."""
+    def dot(self, q: Any, at: Any = None) -> "np.ndarray":
+        """``vectors @ q`` in float32 for every row, or for rows ``at`` (sorted), a block at a time
+        (the map is never copied whole)."""
         import numpy as np
 
-        out = np.empty(len(self.codes), dtype=np.float32)
-        for start in range(0, len(self.codes), _BLOCK):
+        out = np.empty(len(self) if at is None else len(at), dtype=np.float32)
+        for start in range(0, len(out), _BLOCK):
             block = slice(start, start + _BLOCK)
-            out[block] = (self.codes[block].astype(np.float32) @ q) * self.scale[block]
+            rows = block if at is None else at[block]
+            out[block] = (self._codes(rows).astype(np.float32) @ q) * self.scale[rows]
         return out
+
+
+class GraphRows(Quantized):
+    """A graph-sized set's vectors, read from the HNSW graph that holds their int8 codes (the
+    writer publishes no separate vectors file beside a graph: one copy)."""
+
+    def __init__(self, graph: Any, scale: Any) -> None:
+        super().__init__(None, scale)
+        self.graph = graph
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.scale), self.graph.index.ndim
+
+    def _codes(self, at: Any) -> "np.ndarray":
+        import numpy as np
+
+        if isinstance(at, slice):
+            at = np.arange(*at.indices(len(self)))
+        return self.graph.codes(at)
 
 
 def quantize(rows: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
@@ -144,8 +181,9 @@ def export(store: "ChunkStore", physical: str, folder: Path, ann_from: int | Non
     hashes = np.zeros(n, dtype="S32")
     done = 0
     key = store.vector_key(physical)
+    opened: dict[str, Any] = {}
     for page_hashes in _pages(store.sorted_hashes(physical)):
-        found = lookup(store, folder, key, page_hashes)
+        found = lookup(store, folder, key, page_hashes, opened)
         if len(found) < len(page_hashes):
             page_hashes = [h for h in page_hashes if h in found]  # no vector anywhere: not searchable
         if page_hashes:
@@ -168,12 +206,16 @@ def export(store: "ChunkStore", physical: str, folder: Path, ann_from: int | Non
     np.save(f"{tmp}.bm25-stats.npy", bm25.bm25_stats)
     np.save(f"{tmp}.scales.npy", scale[:done])
     np.save(f"{tmp}.hashes.npy", hashes[:done])
+    suffixes = ["vectors", "scales", "bm25-stats"] + [f"bm25-{p}" for p in _BM25]
     if done and done >= (ann.ANN_FROM if ann_from is None else ann_from):
         previous = [f"{_base(folder, physical, s)}.{ann.SUFFIX}" for s in _stamps(folder, physical)[:1]]
         ann.build(np.load(f"{tmp}.vectors.npy", mmap_mode="r"), hashes[:done], f"{tmp}.{ann.SUFFIX}",
                   previous=previous[0] if previous else None)
+        if ann.holds_every_row(hashes[:done]):  # the graph's int8 codes are these rows: no second copy
+            os.unlink(f"{tmp}.vectors.npy")
+            suffixes.remove("vectors")
         os.replace(f"{tmp}.{ann.SUFFIX}", f"{base}.{ann.SUFFIX}")  # before the hashes: part of the set
-    for suffix in ["vectors", "scales", "bm25-stats"] + [f"bm25-{p}" for p in _BM25] + ["hashes"]:
+    for suffix in suffixes + ["hashes"]:
         os.replace(f"{tmp}.{suffix}.npy", f"{base}.{suffix}.npy")
     forget(folder, physical, keep=stamp)
     return True
@@ -190,24 +232,33 @@ def _pages(hashes: Iterable[str]) -> Iterator[list[str]]:
         yield page
 
 
-def lookup(store: "ChunkStore", folder: Path, key: str, hashes: Sequence[str]) -> "dict[str, np.ndarray]":
+def lookup(
+    store: "ChunkStore", folder: Path, key: str, hashes: Sequence[str], opened: "dict[str, Any] | None" = None
+) -> "dict[str, np.ndarray]":
     """Vectors (float32) of ``hashes`` under embedder variant ``key``: the SQLite cache, then the
-    arrays published for any collection built with ``key``. Missing hashes are left out."""
+    arrays published for any collection built with ``key``. Missing hashes are left out.
+
+    ``opened``: a dict the caller keeps across pages of one pass, so each set is mapped once.
+    """
     import numpy as np
+
+    opened = {} if opened is None else opened
 
     found = store.cached_vectors(key, hashes)
     missing = [h for h in hashes if h not in found]
     for physical in store.collections_with_key(key) if missing else []:
         for stamp in _stamps(folder, physical)[:1]:
-            mapped = load(folder, physical, stamp)
-            if mapped is None:
+            where = str(_base(folder, physical, stamp))
+            if where not in opened:
+                opened[where] = load(folder, physical, stamp)
+            if opened[where] is None:
                 continue
-            keys, matrix, _ = mapped
+            keys, matrix, _ = opened[where]
             wanted = np.asarray([h.encode() for h in missing], dtype="S32")
             at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
             hit = keys[at] == wanted
-            for h, i in zip((m for m, ok in zip(missing, hit) if ok), at[hit]):
-                found[h] = np.asarray(matrix[int(i)], dtype=np.float32).ravel()
+            rows = matrix.rows(at[hit]) if isinstance(matrix, Quantized) else np.asarray(matrix[at[hit]], np.float32)
+            found.update(zip((m for m, ok in zip(missing, hit) if ok), rows))
             missing = [m for m, ok in zip(missing, hit) if not ok]
         if not missing:
             break
@@ -221,8 +272,9 @@ def matrix(store: "ChunkStore", folder: Path, physical: str) -> tuple[list[str],
     hashes: list[str] = []
     rows: list["np.ndarray"] = []
     key = store.vector_key(physical)
+    opened: dict[str, Any] = {}
     for page in _pages(store.sorted_hashes(physical)):
-        found = lookup(store, folder, key, page)
+        found = lookup(store, folder, key, page, opened)
         for h in page:
             if h in found:
                 hashes.append(h)
@@ -240,16 +292,25 @@ def uncache(store: "ChunkStore", physical: str, folder: Path) -> None:
 
 
 def load(folder: Path, physical: str, stamp: str) -> tuple[Any, Any, Any] | None:
-    """``(sorted S32 hashes, vectors, bm25)`` memory-mapped, or None when the writer published none for ``stamp``."""
+    """``(sorted S32 hashes, vectors, bm25)`` memory-mapped, or None when the writer published none
+    for ``stamp``. The vectors' ``graph`` is the stamp's HNSW graph, mapped, when it has one."""
     import numpy as np
     from scipy.sparse import csr_matrix
+
+    from rag_app.store import ann
 
     base = _base(folder, physical, stamp)
     try:
         hashes = np.load(f"{base}.hashes.npy", mmap_mode="r")
-        vectors: Any = np.load(f"{base}.vectors.npy", mmap_mode="r")
-        if vectors.dtype == np.int8:  # this layout: impact-ordered rows and their stats
-            vectors = Quantized(vectors, np.load(f"{base}.scales.npy", mmap_mode="r"))
+        graph = ann.load(f"{base}.{ann.SUFFIX}", hashes)
+        vectors: Any
+        if graph is not None and not os.path.exists(f"{base}.vectors.npy"):
+            vectors = GraphRows(graph, np.load(f"{base}.scales.npy", mmap_mode="r"))
+        else:
+            vectors = np.load(f"{base}.vectors.npy", mmap_mode="r")
+            if vectors.dtype == np.int8:  # this layout: impact-ordered rows and their stats
+                vectors = Quantized(vectors, np.load(f"{base}.scales.npy", mmap_mode="r"))
+                vectors.graph = graph
         data, indices, indptr = (np.load(f"{base}.bm25-{p}.npy", mmap_mode="r") for p in _BM25)
     except (FileNotFoundError, ValueError):
         return None  # none for this stamp, or replaced between two opens: build from SQLite
@@ -262,13 +323,6 @@ def load(folder: Path, physical: str, stamp: str) -> tuple[Any, Any, Any] | None
     return hashes, vectors, bm25
 
 
-def graph(folder: Path, physical: str, stamp: str, hashes: Any) -> Any | None:
-    """The HNSW graph published with ``stamp``'s arrays (mapped), or None below its threshold."""
-    from rag_app.store import ann
-
-    return ann.load(f"{_base(folder, physical, stamp)}.{ann.SUFFIX}", hashes)
-
-
 def forget(folder: Path, physical: str, keep: str | None = None) -> None:
     """Delete ``physical``'s arrays except those of stamp ``keep`` (readers keep their open maps)."""
     if not folder.is_dir():
@@ -277,42 +331,3 @@ def forget(folder: Path, physical: str, keep: str | None = None) -> None:
     for path in folder.glob(f"{physical}--*"):
         if pattern.match(path.name) and (keep is None or not path.name.startswith(f"{physical}--{keep}.")):
             path.unlink(missing_ok=True)
-
-
-class Hashes:
-    """A sorted ``S32`` hash array read as a sequence of ``str``."""
-
-    def __init__(self, array: Any) -> None:
-        self.array = array
-
-    def __len__(self) -> int:
-        return len(self.array)
-
-    def __getitem__(self, i: int) -> str:
-        return bytes(self.array[i]).decode()
-
-
-class Positions:
-    """``hash -> row`` over a sorted ``S32`` array, by binary search (no dict of a million keys)."""
-
-    def __init__(self, array: Any) -> None:
-        self.array = array
-
-    def __len__(self) -> int:
-        return len(self.array)
-
-    def _find(self, key: str) -> int:
-        import numpy as np
-
-        encoded = key.encode()
-        i = int(np.searchsorted(self.array, encoded))
-        return i if i < len(self.array) and bytes(self.array[i]) == encoded else -1
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._find(key) >= 0
-
-    def __getitem__(self, key: str) -> int:
-        i = self._find(key)
-        if i < 0:
-            raise KeyError(key)
-        return i

@@ -53,9 +53,10 @@ def fill_missing_vectors(records: RecordStore, collection: "Collection") -> None
     key = store.vector_key(collection.name)
     uncached = store.uncached_hashes(collection.name)
     missing: list[str] = []
+    opened: dict[str, object] = {}
     for start in range(0, len(uncached), PAGE):
         part = uncached[start : start + PAGE]
-        found = arrays.lookup(store, store.arrays_folder, key, part)
+        found = arrays.lookup(store, store.arrays_folder, key, part, opened)
         missing += [h for h in part if h not in found]
     for start in range(0, len(missing), PAGE):
         by_hash = store.chunks_of(collection.name, missing[start : start + PAGE])

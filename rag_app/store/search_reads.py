@@ -185,16 +185,17 @@ class SearchReads:
             (path, collection, path),
         )]
 
-    def ids_where(self, collection: str, field: str, values: Sequence[Any]) -> set[str]:
+    def ids_where(self, collection: str, field: str, values: Sequence[Any]) -> dict[str, str]:
+        """``chunk id -> content hash`` of the chunks whose ``field`` is one of ``values``."""
         wanted = {str(v) for v in values}
         if field in COLUMNS:
-            rows = self._db.execute(f"SELECT chunk_id, {field} FROM chunks WHERE collection = ?", (collection,))
-            return {chunk_id for chunk_id, value in rows if str(value) in wanted}
+            rows = self._db.execute(f"SELECT chunk_id, content_hash, {field} FROM chunks WHERE collection = ?", (collection,))
+            return {chunk_id: content_hash for chunk_id, content_hash, value in rows if str(value) in wanted}
         path = "$." + json.dumps(field)
         return {
-            chunk_id
-            for chunk_id, value in self._db.execute(
-                "SELECT chunk_id, json_extract(metadata, ?) FROM chunks WHERE collection = ?", (path, collection)
+            chunk_id: content_hash
+            for chunk_id, content_hash, value in self._db.execute(
+                "SELECT chunk_id, content_hash, json_extract(metadata, ?) FROM chunks WHERE collection = ?", (path, collection)
             )
             if value is not None and str(value) in wanted
         }
