@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -388,3 +389,45 @@ def test_the_writers_one_pass_build_equals_weights_then_impact_order():
     assert bm25.impact_ordered_weights(bm25.TermCounts(), 7).shape[1] == 7
 
 
+
+def _resident_pages(path: Path) -> int:
+    """Pages of ``path`` in the page cache (``mincore`` over a private map of it; nothing is read)."""
+    import ctypes
+    import mmap
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    size = path.stat().st_size
+    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+    vec = (ctypes.c_ubyte * pages)()
+    with open(path, "rb") as f:
+        m = mmap.mmap(f.fileno(), size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    start = ctypes.c_char.from_buffer(m)
+    try:
+        assert libc.mincore(ctypes.c_void_p(ctypes.addressof(start)), ctypes.c_size_t(size), vec) == 0, ctypes.get_errno()
+    finally:
+        del start
+        m.close()
+    return sum(v & 1 for v in vec)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise on this system")
+def test_published_files_are_on_disk_and_not_left_in_the_page_cache(make_app, corpus: Path, tmp_path: Path):
+    """A fresh write leaves large folios in the page cache, and a reader touching any byte of one
+    maps all of it: scattered graph reads then cost hundreds of MB of RSS. The writer drops them."""
+    probe = tmp_path / "probe.bin"
+    probe.write_bytes(os.urandom(1 << 20))
+    fd = os.open(probe, os.O_RDONLY)
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    if _resident_pages(probe):
+        pytest.skip("this file system keeps written pages cached whatever the advice (tmpfs)")
+    app = make_app(persist_dir=str(tmp_path / "graph"))
+    index = app.vector_index(create=True)
+    index.arrays_from = index.ann_from = 0
+    app.reindex([corpus])
+    published = sorted((tmp_path / "graph" / "arrays").iterdir())
+    assert any(p.name.endswith(".usearch") for p in published)
+    assert {p.name.split(".", 1)[1]: _resident_pages(p) for p in published} == {
+        p.name.split(".", 1)[1]: 0 for p in published}
+    assert app.retrieve("How long is the warranty on an aluminium frame?", k=1)[0].metadata["source"].endswith("warranty.md")
