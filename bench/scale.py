@@ -12,6 +12,10 @@ Every step runs in a child process of its own, so peak RSS is that step's alone:
 - plain Chroma: ``collection.add`` of the same chunks (ids, texts, metadata) and the same
   vectors in batches — the floor the reindex is compared with.
 
+``--chroma-server`` writes to a ``chroma run`` server started for the run (``CHROMA_HOST``):
+the reindex's peak RSS is then the writer's own, without Chroma's segment (the server's peak
+and its bytes on disk are printed beside it).
+
     python bench/scale.py --chunks 20000,100000
     python bench/scale.py --chunks 100000,1000000      # the issue's sizes (hours on 2 cores)
 """
@@ -50,6 +54,8 @@ def main() -> None:
                         help="compare with float32 exact search and Chroma's HNSW only up to this many chunks "
                              "(all vectors are read into memory)")
     parser.add_argument("--keep", help="keep the generated corpora and indexes under this directory")
+    parser.add_argument("--chroma-server", action="store_true",
+                        help="index into a `chroma run` server started for the run (CHROMA_HOST), not embedded Chroma")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--arg", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -75,11 +81,51 @@ def measure(size: int, args: argparse.Namespace, work: Path) -> None:
                RAG_CHUNK_SIZE=str(args.chunk_size), RAG_CHUNK_OVERLAP="0", RAG_LEDGER="false",
                PYTHONPATH=str(ROOT))
     cli = [sys.executable, "-m", "rag_app"]
+    server = start_server(work / "server", env) if args.chroma_server else None
+    try:
+        measure_index(size, args, work, env, cli, server)
+    finally:
+        if server is not None:
+            server.terminate()
+            _, _, usage = os.wait4(server.pid, 0)
+            print(f"  chroma server: peak RSS {usage.ru_maxrss / 1024:.0f} MB, disk {du(work / 'server') / 2**20:.0f} MB\n")
+
+
+def start_server(data: Path, env: dict[str, str]) -> subprocess.Popen:
+    """``chroma run`` on a free loopback port; ``env`` is pointed at it."""
+    import socket
+    import urllib.request
+
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    chroma = str(Path(sys.executable).parent / "chroma")
+    proc = subprocess.Popen([chroma, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=open(data / "server.log", "w"), stderr=subprocess.STDOUT)
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise SystemExit(f"chroma run did not start: {data / 'server.log'}")
+    env.update(CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(port))
+    return proc
+
+
+def measure_index(size: int, args: argparse.Namespace, work: Path, env: dict[str, str], cli: list[str],
+                  server: subprocess.Popen | None) -> None:
+    corpus, index = work / "corpus", work / "index"
     out, seconds, rss = child(cli + ["reindex", str(corpus), "--json"], env)
     report = json.loads(out)
     chunks = report["chunks"]
-    disk = du(index)
-    print(f"== {chunks} chunks ({args.files} files, {args.chunk_size}-token chunks, fake:384)")
+    disk = du(index) + (du(work / "server") if server is not None else 0)
+    where = "a chroma run server; RSS: the writer's" if server is not None else "embedded Chroma"
+    print(f"== {chunks} chunks ({args.files} files, {args.chunk_size}-token chunks, fake:384, {where})")
     print(f"  reindex (first)        {seconds:8.1f} s  {chunks / seconds:8.0f} chunks/s  peak RSS {rss:6.0f} MB"
           f"  disk {disk / chunks:7.0f} B/chunk ({disk / 2**20:.0f} MB)")
     if args.disk:
@@ -120,6 +166,7 @@ def measure(size: int, args: argparse.Namespace, work: Path) -> None:
         print(f"  warm HNSW ef_search {ef:<4} {pcts(row['times'])}   recall@{args.k} vs exact {row['recall']:.3f}"
               f" (tie-aware {row['ties']:.3f})")
     if not args.skip_chroma:
+        env = {k: v for k, v in env.items() if k not in ("CHROMA_HOST", "CHROMA_PORT")}  # plain: embedded
         plain = work / "plain"
         shutil.rmtree(plain, ignore_errors=True)
         out, seconds, rss = child([sys.executable, __file__, "--step", "plain", "--arg", str(corpus), "--arg", str(plain)], env)
