@@ -194,6 +194,7 @@ def export(store: "ChunkStore", physical: str, folder: Path, ann_from: int | Non
             scale[done : done + len(page_hashes)] = scales
         hashes[done : done + len(page_hashes)] = page_hashes
         done += len(page_hashes)
+    opened.clear()  # unmap the previous sets before the graph build loads one
     vectors.flush()
     del vectors
     if done < n:  # shrink to the rows written (rare: texts whose vector is missing everywhere)
@@ -263,27 +264,63 @@ def lookup(
     """
     import numpy as np
 
-    opened = {} if opened is None else opened
-
     found = store.cached_vectors(key, hashes)
     missing = [h for h in hashes if h not in found]
-    for physical in store.collections_with_key(key) if missing else []:
-        for stamp in _stamps(folder, physical)[:1]:
-            where = str(_base(folder, physical, stamp))
-            if where not in opened:
-                opened[where] = load(folder, physical, stamp)
-            if opened[where] is None:
-                continue
-            keys, matrix, _ = opened[where]
-            wanted = np.asarray([h.encode() for h in missing], dtype="S32")
-            at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-            hit = keys[at] == wanted
-            rows = matrix.rows(at[hit]) if isinstance(matrix, Quantized) else np.asarray(matrix[at[hit]], np.float32)
-            found.update(zip((m for m, ok in zip(missing, hit) if ok), rows))
-            missing = [m for m, ok in zip(missing, hit) if not ok]
+    for keys, matrix in _published(store, folder, key, {} if opened is None else opened) if missing else []:
+        at, hit = _rows(keys, missing)
+        rows = matrix.rows(at[hit]) if isinstance(matrix, Quantized) else np.asarray(matrix[at[hit]], np.float32)
+        found.update(zip((m for m, ok in zip(missing, hit) if ok), rows))
+        missing = [m for m, ok in zip(missing, hit) if not ok]
         if not missing:
             break
     return found
+
+
+def published(
+    store: "ChunkStore", folder: Path, key: str, hashes: Sequence[str], opened: "dict[str, Any] | None" = None
+) -> set[str]:
+    """Those ``hashes`` whose vector (embedder variant ``key``) a published set holds: their hashes
+    are read, not their vectors."""
+    held: set[str] = set()
+    missing = list(hashes)
+    for keys, _ in _published(store, folder, key, {} if opened is None else opened, vectors=False) if missing else []:
+        _, hit = _rows(keys, missing)
+        held.update(m for m, ok in zip(missing, hit) if ok)
+        missing = [m for m, ok in zip(missing, hit) if not ok]
+        if not missing:
+            break
+    return held
+
+
+def _published(
+    store: "ChunkStore", folder: Path, key: str, opened: "dict[str, Any]", vectors: bool = True
+) -> Iterator[tuple[Any, Any]]:
+    """``(sorted hashes, vectors)`` of the newest set of each collection built with ``key``, mapped
+    once per ``opened``; without ``vectors`` only the hashes (``None`` for the vectors)."""
+    import numpy as np
+
+    for physical in store.collections_with_key(key):
+        for stamp in _stamps(folder, physical)[:1]:
+            where = f"{_base(folder, physical, stamp)}{'' if vectors else ':hashes'}"
+            if where not in opened:
+                if vectors:
+                    opened[where] = load(folder, physical, stamp)
+                else:
+                    try:
+                        opened[where] = (np.load(f"{_base(folder, physical, stamp)}.hashes.npy", mmap_mode="r"), None)
+                    except (FileNotFoundError, ValueError):
+                        opened[where] = None
+            if opened[where] is not None:
+                yield opened[where][:2]
+
+
+def _rows(keys: Any, wanted: Sequence[str]) -> "tuple[np.ndarray, np.ndarray]":
+    """Where each of ``wanted`` sorts in ``keys`` (a sorted ``S32`` array), and whether it is there."""
+    import numpy as np
+
+    encoded = np.asarray([h.encode() for h in wanted], dtype="S32")
+    at = np.minimum(np.searchsorted(keys, encoded), len(keys) - 1)
+    return at, keys[at] == encoded
 
 
 def matrix(store: "ChunkStore", folder: Path, physical: str) -> tuple[list[str], "np.ndarray"]:

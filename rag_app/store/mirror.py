@@ -45,7 +45,8 @@ def mirror_chroma(records: RecordStore, collection: "Collection", force: bool = 
 def fill_missing_vectors(records: RecordStore, collection: "Collection") -> None:
     """Texts the search side has no vector for (kept chunks of a reconciled file): copy Chroma's.
 
-    A vector is there if the embedding cache or the published arrays hold it (:func:`arrays.lookup`).
+    A vector is there if the embedding cache or the published arrays hold it (:func:`arrays.published`:
+    only their hashes are read, so a run that changed nothing maps no vector).
     """
     from rag_app.store import arrays
 
@@ -56,7 +57,7 @@ def fill_missing_vectors(records: RecordStore, collection: "Collection") -> None
     opened: dict[str, object] = {}
     for start in range(0, len(uncached), PAGE):
         part = uncached[start : start + PAGE]
-        found = arrays.lookup(store, store.arrays_folder, key, part, opened)
+        found = arrays.published(store, store.arrays_folder, key, part, opened)
         missing += [h for h in part if h not in found]
     for start in range(0, len(missing), PAGE):
         by_hash = store.chunks_of(collection.name, missing[start : start + PAGE])
