@@ -188,9 +188,16 @@ class SearchReads:
     def ids_where(self, collection: str, field: str, values: Sequence[Any]) -> dict[str, str]:
         """``chunk id -> content hash`` of the chunks whose ``field`` is one of ``values``."""
         wanted = {str(v) for v in values}
-        if field in COLUMNS:
-            rows = self._db.execute(f"SELECT chunk_id, content_hash, {field} FROM chunks WHERE collection = ?", (collection,))
-            return {chunk_id: content_hash for chunk_id, content_hash, value in rows if str(value) in wanted}
+        if field in COLUMNS:  # indexed columns: read only the matching rows
+            found: dict[str, str] = {}
+            values = sorted(wanted)
+            for start in range(0, len(values), 500):
+                part = values[start : start + 500]
+                found.update(self._db.execute(
+                    f"SELECT chunk_id, content_hash FROM chunks WHERE collection = ? AND {field} IN ({','.join('?' * len(part))})",
+                    (collection, *part),
+                ).fetchall())
+            return found
         path = "$." + json.dumps(field)
         return {
             chunk_id: content_hash
