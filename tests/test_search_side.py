@@ -431,3 +431,12 @@ def test_published_files_are_on_disk_and_not_left_in_the_page_cache(make_app, co
     assert {p.name.split(".", 1)[1]: _resident_pages(p) for p in published} == {
         p.name.split(".", 1)[1]: 0 for p in published}
     assert app.retrieve("How long is the warranty on an aluminium frame?", k=1)[0].metadata["source"].endswith("warranty.md")
+
+
+def test_a_graph_replaces_the_vectors_file_only_when_every_text_has_its_own_key():
+    from rag_app.store import ann
+
+    distinct = np.asarray([b"0" * 31 + b"1", b"0" * 15 + b"1" + b"0" * 16, b"f" * 32], dtype="S32")
+    assert ann.holds_every_row(distinct)
+    clash = np.asarray([b"a" * 16 + b"0" * 16, b"a" * 16 + b"1" * 16, b"b" * 32], dtype="S32")  # first 64 bits equal
+    assert not ann.holds_every_row(clash)  # the second text is not in the graph: its row stays in a vectors file
