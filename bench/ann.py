@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--configs", default="100:16:100,200:32:200,400:48:400",
                         help="Chroma HNSW settings to compare ('' for none)")
     parser.add_argument("--expansion", default="128,512,1024", help="our graph's search beams to measure")
+    parser.add_argument("--expansion-add", type=int, help="our graph's build beam (default: ann.EXPANSION_ADD)")
     args = parser.parse_args()
     print(f"{machine()}; index {args.index}\n")
 
@@ -100,6 +101,9 @@ def main() -> None:
     try:
         from rag_app.store import ann
 
+        if args.expansion_add:
+            ann.EXPANSION_ADD = args.expansion_add
+        print(f"  graph: connectivity {ann.CONNECTIVITY}, expansion_add {ann.EXPANSION_ADD}")
         t0 = time.perf_counter()
         sorted_hashes = np.asarray([h.encode() for h in hashes], dtype="S32")  # sorted, as published
         ann.build(half.codes, sorted_hashes, work / "graph.usearch")

@@ -91,14 +91,18 @@ def holds_every_row(hashes: Any) -> bool:
 
 
 def build(vectors: Any, hashes: Any, path: str | Path, previous: str | Path | None = None, threads: int = 0) -> str:
-    """Write the graph of ``vectors`` (int8 rows of the sorted ``hashes``, e.g. memory-mapped) to
-    ``path``: ``previous`` (the last stamp's graph) updated with what changed when that is a small
-    share, else built whole. Returns ``"updated"`` or ``"built"``."""
+    """Write the graph of ``vectors`` (int8 rows of the sorted ``hashes``: an array, or the path of
+    a ``.npy`` file) to ``path``: ``previous`` (the last stamp's graph) updated with what changed
+    when that is a small share, else built whole. Returns ``"updated"`` or ``"built"``.
+
+    A file is mapped one page of rows at a time: what was read leaves the process with its map,
+    so the build holds the graph, not the graph and the whole file (1M texts: 384 MB).
+    """
     import numpy as np
 
     usearch = _usearch()
     Index, ScalarKind = usearch.Index, usearch.ScalarKind
-    n, dim = vectors.shape
+    n, dim = _page(vectors, None)
     keys = keys_of(hashes)
     first = np.ones(n, dtype=bool)
     first[1:] = keys[1:] != keys[:-1]  # two texts sharing 64 bits (~1e-8 at 1M): the second is left to exact scans
@@ -121,9 +125,17 @@ def build(vectors: Any, hashes: Any, path: str | Path, previous: str | Path | No
         index = Index(ndim=dim, metric="cos", dtype="i8", connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD)
     for start in range(0, len(add), _ADD_PAGE):
         rows = add[start : start + _ADD_PAGE]
-        index.add(keys[rows], np.ascontiguousarray(vectors[rows], dtype=np.int8), threads=threads)
+        index.add(keys[rows], _page(vectors, rows), threads=threads)
     index.save(str(path))
     return outcome
+
+
+def _page(vectors: Any, rows: Any) -> Any:
+    """``vectors[rows]`` as contiguous int8 (``rows`` None: the shape), mapping a file for this call only."""
+    import numpy as np
+
+    source = np.load(vectors, mmap_mode="r") if isinstance(vectors, (str, Path)) else vectors
+    return source.shape if rows is None else np.ascontiguousarray(source[rows], dtype=np.int8)
 
 
 class Graph:

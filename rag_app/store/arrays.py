@@ -178,7 +178,7 @@ def export(store: "ChunkStore", physical: str, folder: Path, ann_from: int | Non
     folder.mkdir(parents=True, exist_ok=True)
     n, dim = store.text_count(physical), store.dimension(physical)
     tmp = f"{base}.{os.getpid()}.tmp"
-    vectors = np.lib.format.open_memmap(f"{tmp}.vectors.npy", mode="w+", dtype=np.int8, shape=(n, dim))
+    np.lib.format.open_memmap(f"{tmp}.vectors.npy", mode="w+", dtype=np.int8, shape=(n, dim)).flush()  # the file, sized
     scale = np.zeros(n, dtype="<f4")
     hashes = np.zeros(n, dtype="S32")
     done = 0
@@ -190,13 +190,14 @@ def export(store: "ChunkStore", physical: str, folder: Path, ann_from: int | Non
             page_hashes = [h for h in page_hashes if h in found]  # no vector anywhere: not searchable
         if page_hashes:
             codes, scales = quantize(np.stack([found[h] for h in page_hashes]))
-            vectors[done : done + len(page_hashes)] = codes
+            vectors = np.load(f"{tmp}.vectors.npy", mmap_mode="r+")  # mapped per page: written pages
+            vectors[done : done + len(page_hashes)] = codes  # leave the process (1M texts: 384 MB)
+            vectors.flush()
+            del vectors
             scale[done : done + len(page_hashes)] = scales
         hashes[done : done + len(page_hashes)] = page_hashes
         done += len(page_hashes)
     opened.clear()  # unmap the previous sets before the graph build loads one
-    vectors.flush()
-    del vectors
     if done < n:  # shrink to the rows written (rare: texts whose vector is missing everywhere)
         full = np.load(f"{tmp}.vectors.npy", mmap_mode="r")
         np.save(f"{tmp}.part.npy", full[:done])
@@ -207,13 +208,13 @@ def export(store: "ChunkStore", physical: str, folder: Path, ann_from: int | Non
     for part in _BM25:
         np.save(f"{tmp}.bm25-{part}.npy", getattr(bm25, part))
     np.save(f"{tmp}.bm25-stats.npy", bm25.bm25_stats)
+    del bm25  # written: not held through the graph build (1M texts: 160 MB)
     np.save(f"{tmp}.scales.npy", scale[:done])
     np.save(f"{tmp}.hashes.npy", hashes[:done])
     suffixes = ["vectors", "scales", "bm25-stats"] + [f"bm25-{p}" for p in _BM25]
     if done and done >= (ann.ANN_FROM if ann_from is None else ann_from):
         previous = [f"{_base(folder, physical, s)}.{ann.SUFFIX}" for s in _stamps(folder, physical)[:1]]
-        ann.build(np.load(f"{tmp}.vectors.npy", mmap_mode="r"), hashes[:done], f"{tmp}.{ann.SUFFIX}",
-                  previous=previous[0] if previous else None)
+        ann.build(f"{tmp}.vectors.npy", hashes[:done], f"{tmp}.{ann.SUFFIX}", previous=previous[0] if previous else None)
         if ann.holds_every_row(hashes[:done]):  # the graph's int8 codes are these rows: no second copy
             os.unlink(f"{tmp}.vectors.npy")
             suffixes.remove("vectors")
