@@ -40,12 +40,14 @@ ANN_FROM = 200_000
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
 #: Search beam: candidates the graph walk keeps (more: better recall, slower, more of the mapped
-#: file touched). Measured with the shipped MiniLM on 100,650 generated texts (``bench/ann.py``,
-#: 400 questions): recall@4 against the exact scan 0.926 / 0.977 / 0.986 / 0.993 / 0.997 at 128 /
-#: 384 / 512 / 768 / 1024 (p50 0.6 / 1.1 / 1.6 / 2.5 / 2.7 ms; the shared QA sets reach 0.994-0.996
-#: already at 128). At 1M chunks (``bench/scale.py``, fake vectors) 1024 doubled warm hybrid p95
-#: (24 -> 53 ms) and cold-query RSS grew 692 -> 758 MB, so 512.
-EXPANSION_SEARCH = 512
+#: file touched). Measured with the shipped MiniLM on 100,650 generated texts (``bench/ann.py
+#: --expansion 256,384,512,768 --queries 400``): recall@4 against float32 exact 0.955 / 0.971 /
+#: 0.979 / 0.988 (an earlier build: 0.977 / 0.986 / 0.993 at 384 / 512 / 768); the shared QA
+#: sets reach 0.994-0.996 already at 128. At 1M chunks (fake vectors) a cold CLI query peaks at
+#: 548 / 589 / 623 MB at 256 / 384 / 512 (the walk's scattered pages of the mapped graph), so
+#: 384: under the 600 MB target, recall within a point of 512. A wider build beam
+#: (``expansion_add`` 256: 0.981 at 384) took 77% longer to build and touched more pages (614 MB).
+EXPANSION_SEARCH = 384
 #: Rows added to the graph per call (progress and memory stay bounded).
 _ADD_PAGE = 50_000
 #: A run that removes or adds more than this share of the texts rebuilds the graph whole;
