@@ -137,7 +137,10 @@ def test_sigkill_mid_reindex_then_rerun_converges_and_lock_and_queries_hold(tmp_
     rerun = _rag("reindex", str(corpus), "--json", cwd=work)
     assert rerun.returncode == 0, rerun.stderr
     report = json.loads(rerun.stdout)
-    assert report["embedded"] == len(expected) - survived  # surviving chunks were not embedded again
+    # Surviving chunks are not written again. A count taken right after the kill can miss the
+    # killed writer's last upserts (seen once: 164 counted, the rerun then wrote 57 of 285), so the
+    # rerun writes at most what that count says is missing, and the checks below prove the end state.
+    assert 0 < report["embedded"] <= len(expected) - survived
     import chromadb
     from chromadb.config import Settings
 
