@@ -104,7 +104,7 @@ def build(vectors: Any, hashes: Any, path: str | Path, previous: str | Path | No
 
     usearch = _usearch()
     Index, ScalarKind = usearch.Index, usearch.ScalarKind
-    n, dim = _page(vectors, None)
+    n, dim = _rows_source(vectors).shape
     keys = keys_of(hashes)
     first = np.ones(n, dtype=bool)
     first[1:] = keys[1:] != keys[:-1]  # two texts sharing 64 bits (~1e-8 at 1M): the second is left to exact scans
@@ -127,17 +127,16 @@ def build(vectors: Any, hashes: Any, path: str | Path, previous: str | Path | No
         index = Index(ndim=dim, metric="cos", dtype="i8", connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD)
     for start in range(0, len(add), _ADD_PAGE):
         rows = add[start : start + _ADD_PAGE]
-        index.add(keys[rows], _page(vectors, rows), threads=threads)
+        index.add(keys[rows], np.ascontiguousarray(_rows_source(vectors)[rows], dtype=np.int8), threads=threads)
     index.save(str(path))
     return outcome
 
 
-def _page(vectors: Any, rows: Any) -> Any:
-    """``vectors[rows]`` as contiguous int8 (``rows`` None: the shape), mapping a file for this call only."""
+def _rows_source(vectors: Any) -> Any:
+    """``vectors`` itself, or the ``.npy`` file it names mapped anew (unmapped when dropped)."""
     import numpy as np
 
-    source = np.load(vectors, mmap_mode="r") if isinstance(vectors, (str, Path)) else vectors
-    return source.shape if rows is None else np.ascontiguousarray(source[rows], dtype=np.int8)
+    return np.load(vectors, mmap_mode="r") if isinstance(vectors, (str, Path)) else vectors
 
 
 class Graph:

@@ -268,7 +268,7 @@ def lookup(
     found = store.cached_vectors(key, hashes)
     missing = [h for h in hashes if h not in found]
     for keys, matrix in _published(store, folder, key, {} if opened is None else opened) if missing else []:
-        at, hit = _rows(keys, missing)
+        at, hit = Positions(keys).locate(missing)
         rows = matrix.rows(at[hit]) if isinstance(matrix, Quantized) else np.asarray(matrix[at[hit]], np.float32)
         found.update(zip((m for m, ok in zip(missing, hit) if ok), rows))
         missing = [m for m, ok in zip(missing, hit) if not ok]
@@ -285,7 +285,7 @@ def published(
     held: set[str] = set()
     missing = list(hashes)
     for keys, _ in _published(store, folder, key, {} if opened is None else opened, vectors=False) if missing else []:
-        _, hit = _rows(keys, missing)
+        _, hit = Positions(keys).locate(missing)
         held.update(m for m, ok in zip(missing, hit) if ok)
         missing = [m for m, ok in zip(missing, hit) if not ok]
         if not missing:
@@ -313,15 +313,6 @@ def _published(
                         opened[where] = None
             if opened[where] is not None:
                 yield opened[where][:2]
-
-
-def _rows(keys: Any, wanted: Sequence[str]) -> "tuple[np.ndarray, np.ndarray]":
-    """Where each of ``wanted`` sorts in ``keys`` (a sorted ``S32`` array), and whether it is there."""
-    import numpy as np
-
-    encoded = np.asarray([h.encode() for h in wanted], dtype="S32")
-    at = np.minimum(np.searchsorted(keys, encoded), len(keys) - 1)
-    return at, keys[at] == encoded
 
 
 def matrix(store: "ChunkStore", folder: Path, physical: str) -> tuple[list[str], "np.ndarray"]:
